@@ -1,0 +1,211 @@
+// The shared state behind chan<T> handles (Go's hchan).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include <weft/detail/chan_waiter.hpp>
+#include <weft/detail/spinlock.hpp>
+#include <weft/detail/task_header.hpp>
+#include <weft/errors.hpp>
+
+namespace weft::detail {
+
+enum class chan_result { done, closed, would_block };
+
+/// Releases the tasks collected by close() after the lock is dropped.
+inline void ready_list(chan_waiter* w) noexcept
+{
+    while (w) {
+        // Read everything before ready(): the woken task may free w at once.
+        chan_waiter* next = w->m_next;
+        task_header* t = w->m_task;
+        ready(t);
+        w = next;
+    }
+}
+
+// Invariants (all guarded by m_lock):
+//   0 <= m_count <= m_cap; buffered values occupy slots m_head .. m_head+m_count-1 (mod m_cap).
+//   m_recvq non-empty implies m_count == 0 (receivers wait only on an empty buffer).
+//   m_sendq non-empty implies m_count == m_cap (senders wait only on a full buffer).
+//   Once m_closed, both queues stay empty.
+// m_refs counts handles; the state is destroyed with the last one.
+template <class T>
+class chan_state {
+public:
+    static constexpr bool k_stateless = std::is_empty_v<T> && std::is_default_constructible_v<T>;
+
+    static chan_state* create(std::size_t cap)
+    {
+        if constexpr (k_stateless) {
+            return new chan_state(cap, nullptr);
+        } else {
+            T* buf = cap ? std::allocator<T>().allocate(cap) : nullptr;
+            try {
+                return new chan_state(cap, buf);
+            } catch (...) {
+                if (buf)
+                    std::allocator<T>().deallocate(buf, cap);
+                throw;
+            }
+        }
+    }
+
+    void acquire() noexcept { m_refs.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept
+    {
+        if (m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+            delete this;
+    }
+
+    spinlock& lock() noexcept { return m_lock; }
+    std::size_t capacity() const noexcept { return m_cap; }
+    std::size_t size() noexcept
+    {
+        spin_guard g(m_lock);
+        return m_count;
+    }
+
+    /// Receives into out if a value or the closed state is available.
+    /// Called with m_lock held; *wake is set to a task to ready after unlock.
+    chan_result recv_locked(std::optional<T>& out, task_header*& wake)
+    {
+        if (m_count > 0) {
+            out.emplace(take_front());
+            if (chan_waiter* s = m_sendq.dequeue()) {
+                // A sender waited on the full buffer: its value joins the tail.
+                push_back(std::move(*static_cast<T*>(s->m_slot)));
+                s->m_ok = true;
+                wake = s->m_task;
+            }
+            return chan_result::done;
+        }
+        if (chan_waiter* s = m_sendq.dequeue()) {
+            out.emplace(std::move(*static_cast<T*>(s->m_slot)));
+            s->m_ok = true;
+            wake = s->m_task;
+            return chan_result::done;
+        }
+        if (m_closed) {
+            out.reset();
+            return chan_result::closed;
+        }
+        return chan_result::would_block;
+    }
+
+    /// Sends v (moving from it only when it returns done). Called with
+    /// m_lock held.
+    template <class U>
+    chan_result send_locked(U&& v, task_header*& wake)
+    {
+        if (m_closed)
+            return chan_result::closed;
+        if (chan_waiter* r = m_recvq.dequeue()) {
+            static_cast<std::optional<T>*>(r->m_slot)->emplace(std::forward<U>(v));
+            r->m_ok = true;
+            wake = r->m_task;
+            return chan_result::done;
+        }
+        if (m_count < m_cap) {
+            push_back(std::forward<U>(v));
+            return chan_result::done;
+        }
+        return chan_result::would_block;
+    }
+
+    void enqueue_recv(chan_waiter* w) noexcept { m_recvq.push(w); }
+    void enqueue_send(chan_waiter* w) noexcept { m_sendq.push(w); }
+    void unlink_recv(chan_waiter* w) noexcept
+    {
+        if (w->m_linked)
+            m_recvq.remove(w);
+    }
+    void unlink_send(chan_waiter* w) noexcept
+    {
+        if (w->m_linked)
+            m_sendq.remove(w);
+    }
+
+    /// Closes the channel and wakes every waiter: receivers get nullopt,
+    /// senders throw closed_channel.
+    void close()
+    {
+        chan_waiter* wake_head = nullptr;
+        chan_waiter** wake_tail = &wake_head;
+        {
+            spin_guard g(m_lock);
+            if (m_closed)
+                throw closed_channel("weft: close of closed channel");
+            m_closed = true;
+            while (chan_waiter* w = m_recvq.dequeue()) {
+                static_cast<std::optional<T>*>(w->m_slot)->reset();
+                w->m_ok = false;
+                *wake_tail = w;
+                wake_tail = &w->m_next;
+            }
+            while (chan_waiter* w = m_sendq.dequeue()) {
+                w->m_ok = false;
+                *wake_tail = w;
+                wake_tail = &w->m_next;
+            }
+            *wake_tail = nullptr;
+        }
+        ready_list(wake_head);
+    }
+
+private:
+    chan_state(std::size_t cap, T* buf) noexcept : m_cap(cap), m_buf(buf) {}
+    ~chan_state()
+    {
+        if constexpr (!k_stateless) {
+            while (m_count > 0)
+                (void)take_front();
+            if (m_buf)
+                std::allocator<T>().deallocate(m_buf, m_cap);
+        }
+    }
+
+    T take_front()
+    {
+        --m_count;
+        if constexpr (k_stateless) {
+            return T{};
+        } else {
+            T* p = m_buf + m_head;
+            m_head = m_head + 1 == m_cap ? 0 : m_head + 1;
+            T v(std::move(*p));
+            p->~T();
+            return v;
+        }
+    }
+
+    template <class U>
+    void push_back(U&& v)
+    {
+        if constexpr (!k_stateless) {
+            std::size_t tail = m_head + m_count;
+            if (tail >= m_cap)
+                tail -= m_cap;
+            ::new (static_cast<void*>(m_buf + tail)) T(std::forward<U>(v));
+        }
+        ++m_count;
+    }
+
+    std::atomic<std::uint32_t> m_refs{1};
+    spinlock m_lock;
+    bool m_closed = false;
+    const std::size_t m_cap;
+    std::size_t m_head = 0;
+    std::size_t m_count = 0;
+    T* m_buf;
+    waiter_queue m_recvq;
+    waiter_queue m_sendq;
+};
+
+} // namespace weft::detail

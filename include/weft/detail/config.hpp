@@ -1,0 +1,27 @@
+// Build-wide macros shared by the public headers.
+#pragma once
+#include <cstddef>
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define WEFT_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(WEFT_ASAN)
+#define WEFT_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(WEFT_TSAN)
+#define WEFT_TSAN 1
+#endif
+
+#define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+namespace weft::detail {
+/// Size of a cache line on the targets weft runs on; used to keep
+/// independently written atomics apart.
+inline constexpr std::size_t cache_line = 64;
+} // namespace weft::detail

@@ -1,0 +1,75 @@
+// A small test-and-test-and-set lock for short critical sections.
+#pragma once
+
+#include <atomic>
+
+#include <weft/detail/config.hpp>
+
+namespace weft::detail {
+
+/// Cpu-friendly busy wait used inside spin loops.
+inline void cpu_relax() noexcept
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield" ::: "memory");
+#endif
+}
+
+/// Gives the processor to another thread; used when a spin lasts too long.
+void os_yield() noexcept;
+
+/// A lock for critical sections of a few dozen instructions (channel and
+/// wait-queue bookkeeping). Nothing that can block or allocate runs under it.
+///
+/// Thread safety: lock/unlock may be called from any thread.
+/// Fairness: none; a holder is never preempted by weft (only by the OS), so
+///   waiters spin briefly and then yield the processor.
+class spinlock {
+public:
+    void lock() noexcept
+    {
+        if (WEFT_LIKELY(!m_locked.exchange(true, std::memory_order_acquire)))
+            return;
+        lock_slow();
+    }
+    bool try_lock() noexcept
+    {
+        return !m_locked.load(std::memory_order_relaxed) &&
+               !m_locked.exchange(true, std::memory_order_acquire);
+    }
+    void unlock() noexcept { m_locked.store(false, std::memory_order_release); }
+
+private:
+    void lock_slow() noexcept
+    {
+        for (unsigned spins = 0;; ++spins) {
+            while (m_locked.load(std::memory_order_relaxed)) {
+                if (spins++ < 128)
+                    cpu_relax();
+                else
+                    os_yield();
+            }
+            if (!m_locked.exchange(true, std::memory_order_acquire))
+                return;
+        }
+    }
+
+    std::atomic<bool> m_locked{false};
+};
+
+/// RAII holder for spinlock (std::lock_guard works too; this one is
+/// movable-free and has no exceptions to think about).
+class spin_guard {
+public:
+    explicit spin_guard(spinlock& l) noexcept : m_lock(l) { m_lock.lock(); }
+    ~spin_guard() { m_lock.unlock(); }
+    spin_guard(const spin_guard&) = delete;
+    spin_guard& operator=(const spin_guard&) = delete;
+
+private:
+    spinlock& m_lock;
+};
+
+} // namespace weft::detail

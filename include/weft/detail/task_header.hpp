@@ -1,0 +1,61 @@
+// The scheduler's view of a task: the node that run queues hold.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+
+namespace weft::detail {
+
+/// One per spawned task (go, run's main, block_on). It lives inside the root
+/// coroutine's promise, so scheduling a task allocates nothing.
+///
+/// A task suspends deep inside nested task<> frames; whoever suspends it
+/// records the innermost handle in m_resume, and the scheduler resumes that.
+struct task_header {
+    /// Run-queue link (global queue, batches). Owned by whichever queue holds
+    /// the task; a task is in at most one queue at a time.
+    task_header* m_next = nullptr;
+    /// The coroutine to resume when the task next runs. Written by the task
+    /// itself while it suspends, before it is published to any waker.
+    std::coroutine_handle<> m_resume;
+
+    /// Registry of live tasks (shutdown, num_tasks, diagnostics); guarded by
+    /// the registry shard lock of m_shard.
+    task_header* m_reg_prev = nullptr;
+    task_header* m_reg_next = nullptr;
+    std::uint32_t m_shard = 0;
+    /// False for runtime-internal tasks (block_on bridges): not counted by
+    /// num_tasks().
+    bool m_user = true;
+    std::uint64_t m_id = 0;
+
+    /// Destroys the task's user frames without resuming it (runtime
+    /// shutdown) and drops the scheduler's reference to the root frame.
+    void (*m_abandon)(task_header*) noexcept = nullptr;
+};
+
+/// The task running on this thread, or nullptr outside tasks.
+task_header* current_task() noexcept;
+
+/// Makes a suspended task runnable. Called from a worker, the task goes to
+/// that worker's runnext slot and runs as soon as the caller suspends; from
+/// any other thread it goes to the global queue and a worker is woken.
+void ready(task_header* t) noexcept;
+
+/// Registers a freshly created root task and queues it for its first run.
+/// Throws std::logic_error when no runtime is running.
+void spawn(task_header* t);
+
+/// Puts the running task at the back of its worker's queue.
+void yield_current(task_header* t) noexcept;
+
+/// Throws std::logic_error unless called from inside a weft task.
+task_header* require_task(const char* what);
+
+/// Reports an exception that escaped a task nobody will join, like an
+/// unrecovered Go panic: prints it and exits with status 2.
+[[noreturn]] void unhandled_task_exception(task_header* t, std::exception_ptr e) noexcept;
+
+} // namespace weft::detail

@@ -1,0 +1,416 @@
+// Spawning tasks and running the runtime: go, join_handle, run, block_on.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include <weft/detail/awaitable.hpp>
+#include <weft/detail/frame_alloc.hpp>
+#include <weft/detail/task_header.hpp>
+#include <weft/task.hpp>
+
+namespace weft {
+
+/// Settings for run(). [GOMAXPROCS, GODEBUG]
+struct runtime_options {
+    /// Worker threads; 0 means the WEFT_MAXPROCS environment variable, else
+    /// std::thread::hardware_concurrency().
+    unsigned workers = 0;
+    /// Report "all tasks are asleep - deadlock!" when nothing can ever run.
+    bool detect_deadlock = true;
+};
+
+template <class R = void>
+class join_handle;
+
+namespace detail {
+
+/// Who waits for a root task to finish: a task (readied) or a plain thread
+/// (woken through m_word).
+struct join_waiter {
+    task_header* m_task = nullptr;
+    std::atomic<std::uint32_t> m_word{0};
+};
+void wake_join_waiter(join_waiter* w) noexcept;
+/// Blocks the calling (non-worker) thread until w.m_word becomes non-zero.
+void wait_join_waiter(join_waiter& w) noexcept;
+
+/// The part of a root task's promise that does not depend on its result.
+///
+/// Invariants: m_refs counts the coroutine (until it finishes or is
+/// abandoned) plus a live join_handle; the frame is destroyed when it drops
+/// to zero. m_join is 0 while running, 1 once finished, else the address of
+/// the single join_waiter.
+struct root_base : task_header, pooled_frame {
+    std::atomic<std::uint32_t> m_refs{2};
+    std::atomic<std::uintptr_t> m_join{0};
+    std::atomic<bool> m_joined{false};
+    bool m_abandoned = false;
+    std::exception_ptr m_exception;
+    std::coroutine_handle<> m_self;
+    void* m_inner = nullptr;
+    void (*m_destroy_inner)(void*) noexcept = nullptr;
+
+    static constexpr std::uintptr_t k_running = 0;
+    static constexpr std::uintptr_t k_done = 1;
+
+    void unhandled_exception() noexcept { m_exception = std::current_exception(); }
+    std::suspend_always initial_suspend() const noexcept { return {}; }
+
+    struct final_awaiter {
+        bool await_ready() const noexcept { return false; }
+        template <class P>
+        void await_suspend(std::coroutine_handle<P> h) noexcept
+        {
+            h.promise().finish();
+        }
+        void await_resume() const noexcept {}
+    };
+    final_awaiter final_suspend() const noexcept { return {}; }
+
+    bool done() const noexcept { return m_join.load(std::memory_order_acquire) == k_done; }
+
+    /// The body has finished: wake the joiner, leave the registry, drop the
+    /// coroutine's reference.
+    void finish() noexcept;
+    /// Runtime shutdown: destroy the user frames without running them.
+    static void abandon(task_header* t) noexcept;
+    /// Drops one reference; the last one destroys the frame (and reports an
+    /// exception nobody can observe any more).
+    void release() noexcept;
+    /// Marks the single join; throws std::logic_error on a second one.
+    void claim_join();
+    void rethrow_if_failed()
+    {
+        if (m_abandoned)
+            throw std::logic_error("weft: joined task was destroyed at runtime shutdown");
+        if (m_exception)
+            std::rethrow_exception(m_exception);
+    }
+};
+
+template <class R>
+struct root_promise;
+
+template <class R>
+struct root_task {
+    using promise_type = root_promise<R>;
+    std::coroutine_handle<promise_type> m_coro;
+};
+
+template <class R>
+struct root_promise final : root_base {
+    root_promise() noexcept {}
+    ~root_promise()
+    {
+        if (m_has_value)
+            m_value.~R();
+    }
+    root_task<R> get_return_object() noexcept
+    {
+        auto h = std::coroutine_handle<root_promise>::from_promise(*this);
+        m_self = h;
+        return {h};
+    }
+    template <class U>
+    void return_value(U&& v)
+    {
+        ::new (static_cast<void*>(std::addressof(m_value))) R(std::forward<U>(v));
+        m_has_value = true;
+    }
+    R take()
+    {
+        rethrow_if_failed();
+        return std::move(m_value);
+    }
+    union {
+        R m_value;
+    };
+    bool m_has_value = false;
+};
+
+template <>
+struct root_promise<void> final : root_base {
+    root_task<void> get_return_object() noexcept
+    {
+        auto h = std::coroutine_handle<root_promise>::from_promise(*this);
+        m_self = h;
+        return {h};
+    }
+    void return_void() noexcept {}
+    void take() { rethrow_if_failed(); }
+};
+
+/// Awaits the user's task from the root frame, publishing it so shutdown
+/// can destroy it without resuming anything.
+template <class R>
+struct inner_awaiter {
+    task<R>& m_task;
+    decltype(std::declval<task<R>&>().operator co_await()) m_aw;
+
+    explicit inner_awaiter(task<R>& t) noexcept : m_task(t), m_aw(t.operator co_await()) {}
+    bool await_ready() const noexcept { return m_aw.await_ready(); }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<root_promise<R>> h) noexcept
+    {
+        auto& p = h.promise();
+        p.m_inner = &m_task;
+        p.m_destroy_inner = [](void* t) noexcept { task_access::destroy(*static_cast<task<R>*>(t)); };
+        return m_aw.await_suspend(h);
+    }
+    decltype(auto) await_resume() { return m_aw.await_resume(); }
+};
+
+// Root bodies take f and args by value: they live in the root frame for the
+// task's whole life, so a lambda's captures and reference parameters bound
+// to the arguments stay valid.
+template <class R, class F, class... A>
+root_task<R> root_body(F f, A... args)
+{
+    task<R> t = std::invoke(f, std::move(args)...);
+    co_return co_await inner_awaiter<R>(t);
+}
+template <class F, class... A>
+root_task<void> root_body_void(F f, A... args)
+{
+    task<void> t = std::invoke(f, std::move(args)...);
+    co_await inner_awaiter<void>(t);
+}
+
+template <class F, class... A>
+using spawn_result_t = std::invoke_result_t<std::decay_t<F>&, std::decay_t<A>&&...>;
+
+template <class F, class... A>
+concept task_function = is_task_v<spawn_result_t<F, A...>>;
+
+/// Creates a root task for f(args...) without scheduling it.
+template <class F, class... A>
+auto make_root(F&& f, A&&... args)
+{
+    using R = typename spawn_result_t<F, A...>::value_type;
+    root_promise<R>* p;
+    if constexpr (std::is_void_v<R>)
+        p = &root_body_void<std::decay_t<F>, std::decay_t<A>...>(std::forward<F>(f),
+                                                                  std::forward<A>(args)...)
+                 .m_coro.promise();
+    else
+        p = &root_body<R, std::decay_t<F>, std::decay_t<A>...>(std::forward<F>(f),
+                                                               std::forward<A>(args)...)
+                 .m_coro.promise();
+    p->m_resume = p->m_self;
+    p->m_abandon = &root_base::abandon;
+    return p;
+}
+
+template <class R>
+join_handle<R> adopt_root(root_promise<R>* p) noexcept;
+
+/// Runtime life cycle for run(); defined in lib/sched.
+void runtime_start(const runtime_options& opts);
+void runtime_stop() noexcept;
+bool runtime_running() noexcept;
+bool on_worker_thread() noexcept;
+
+} // namespace detail
+
+/// The right to wait for a spawned task's result. [no Go equivalent: a
+/// goroutine's result travels over a channel; join_handle is that channel]
+///
+/// Thread safety: one handle is used by one task at a time.
+/// Resumption: the joining task resumes on a worker after the joined task
+///   finishes.
+/// Lifetime: dropping the handle detaches the task, which keeps running. An
+///   exception of a task that is detached, or whose handle is dropped
+///   without a join, ends the program like an unrecovered Go panic.
+/// Join once: `co_await h` a second time throws std::logic_error.
+template <class R>
+class join_handle {
+public:
+    join_handle() noexcept = default;
+    join_handle(join_handle&& o) noexcept : m_p(std::exchange(o.m_p, nullptr)) {}
+    join_handle& operator=(join_handle&& o) noexcept
+    {
+        if (this != &o) {
+            reset();
+            m_p = std::exchange(o.m_p, nullptr);
+        }
+        return *this;
+    }
+    ~join_handle() { reset(); }
+
+    /// True once the task has finished (or was destroyed at shutdown).
+    bool done() const noexcept { return m_p && m_p->done(); }
+    explicit operator bool() const noexcept { return m_p != nullptr; }
+    /// Drops the handle; the task runs on unjoined.
+    void detach() noexcept { reset(); }
+
+    /// co_await h: waits for the task and returns its result or rethrows its
+    /// exception.
+    class [[nodiscard]] join_operation {
+    public:
+        explicit join_operation(detail::root_promise<R>* p) noexcept : m_p(p) {}
+        bool await_ready()
+        {
+            if (!m_p)
+                throw std::logic_error("weft::join_handle: join of an empty handle");
+            m_p->claim_join();
+            return m_p->done();
+        }
+        bool await_suspend(std::coroutine_handle<> h)
+        {
+            m_waiter.m_task = detail::require_task("join");
+            m_waiter.m_task->m_resume = h;
+            auto expected = detail::root_base::k_running;
+            return m_p->m_join.compare_exchange_strong(
+                expected, reinterpret_cast<std::uintptr_t>(&m_waiter), std::memory_order_release,
+                std::memory_order_acquire);
+        }
+        R await_resume() { return m_p->take(); }
+
+    private:
+        detail::root_promise<R>* m_p;
+        detail::join_waiter m_waiter;
+    };
+    join_operation operator co_await() & noexcept { return join_operation{m_p}; }
+    join_operation operator co_await() && noexcept { return join_operation{m_p}; }
+
+private:
+    template <class U>
+    friend join_handle<U> detail::adopt_root(detail::root_promise<U>*) noexcept;
+    template <class F, class... A>
+    friend auto run(runtime_options, F&&, A&&...);
+    template <class Aw>
+    friend auto block_on(Aw&&);
+
+    explicit join_handle(detail::root_promise<R>* p) noexcept : m_p(p) {}
+    void reset() noexcept
+    {
+        if (auto p = std::exchange(m_p, nullptr))
+            p->release();
+    }
+    /// Blocks a non-worker thread until the task is done, then takes its
+    /// result.
+    R wait_on_thread()
+    {
+        m_p->claim_join();
+        detail::join_waiter w;
+        auto expected = detail::root_base::k_running;
+        if (m_p->m_join.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&w),
+                                                std::memory_order_release,
+                                                std::memory_order_acquire))
+            detail::wait_join_waiter(w);
+        return m_p->take();
+    }
+
+    detail::root_promise<R>* m_p = nullptr;
+};
+
+namespace detail {
+template <class R>
+join_handle<R> adopt_root(root_promise<R>* p) noexcept
+{
+    return join_handle<R>(p);
+}
+} // namespace detail
+
+/// Runs f(args...) as a new task, concurrently with the caller. [go f(args)]
+///
+/// f(args...) must return task<R>. f and args are decay-copied into the new
+/// task's frame, so a lambda's captures live as long as the task; prefer
+/// by-value coroutine parameters. Callable from tasks and from other threads
+/// while a runtime runs; the new task inherits nothing from the caller yet.
+/// Returns a join_handle; dropping it detaches the task.
+template <class F, class... A>
+    requires detail::task_function<F, A...>
+auto go(F&& f, A&&... args)
+{
+    auto p = detail::make_root(std::forward<F>(f), std::forward<A>(args)...);
+    auto h = detail::adopt_root(p);
+    detail::spawn(p);
+    return h;
+}
+
+/// Starts a runtime, runs f(args...) as the main task and blocks until it
+/// returns; then the remaining tasks are destroyed (their destructors run)
+/// and the workers stop. Rethrows an exception escaping the main task.
+/// May be called again after it returns; not from inside a runtime.
+template <class F, class... A>
+auto run(runtime_options opts, F&& f, A&&... args)
+{
+    detail::runtime_start(opts);
+    struct stopper {
+        ~stopper() { detail::runtime_stop(); }
+    };
+    using R = typename detail::spawn_result_t<F, A...>::value_type;
+    join_handle<R> h;
+    {
+        stopper s;
+        h = go(std::forward<F>(f), std::forward<A>(args)...);
+        h.m_p->claim_join();
+        detail::join_waiter w;
+        auto expected = detail::root_base::k_running;
+        if (h.m_p->m_join.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&w),
+                                                  std::memory_order_release,
+                                                  std::memory_order_acquire))
+            detail::wait_join_waiter(w);
+    }
+    return h.m_p->take();
+}
+template <class F, class... A>
+    requires detail::task_function<F, A...>
+auto run(F&& f, A&&... args)
+{
+    return run(runtime_options{}, std::forward<F>(f), std::forward<A>(args)...);
+}
+
+/// Blocks a thread that is not a worker (plain main(), a legacy thread) on an
+/// awaitable and returns its result. While a runtime runs, a worker executes
+/// the awaitable; otherwise a runtime runs for the duration. Throws
+/// std::logic_error when called on a worker thread.
+template <class Aw>
+auto block_on(Aw&& aw)
+{
+    using R = detail::await_result_t<Aw&&>;
+    if (detail::on_worker_thread())
+        throw std::logic_error("weft::block_on called on a worker thread");
+    auto body = [&aw]() -> task<R> { co_return co_await std::forward<Aw>(aw); };
+    if (!detail::runtime_running())
+        return run(body);
+    auto p = detail::make_root(body);
+    p->m_user = false;
+    auto h = detail::adopt_root(p);
+    detail::spawn(p);
+    return h.wait_on_thread();
+}
+
+namespace this_task {
+
+/// co_await this_task::yield(): lets other runnable tasks run first.
+/// [runtime.Gosched]
+struct [[nodiscard]] yield_operation {
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h)
+    {
+        auto t = detail::require_task("this_task::yield");
+        t->m_resume = h;
+        detail::yield_current(t);
+    }
+    void await_resume() const noexcept {}
+};
+inline yield_operation yield() noexcept { return {}; }
+
+} // namespace this_task
+
+/// Worker count of the running runtime, or of the next one. [runtime.GOMAXPROCS(0)]
+unsigned max_procs() noexcept;
+/// Live user tasks, including main. [runtime.NumGoroutine]
+std::size_t num_tasks() noexcept;
+
+} // namespace weft

@@ -1,0 +1,460 @@
+// select over channel operations, and select_from over a runtime-sized list.
+#pragma once
+
+#include <array>
+#include <coroutine>
+#include <cstddef>
+#include <iterator>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <weft/chan.hpp>
+#include <weft/detail/select_core.hpp>
+
+namespace weft {
+
+/// The select case chosen only when no other case is ready. [default:]
+struct default_case_t {
+    explicit constexpr default_case_t(int) noexcept {}
+};
+inline constexpr default_case_t default_case{0};
+
+namespace detail {
+
+// A select case adapter provides:
+//   using result_type;
+//   spinlock* lock();                     nullptr: never ready (nil) or default
+//   bool poll(task_header*& wake);        with the lock held: complete now?
+//   void enqueue(chan_waiter&); void unlink(chan_waiter&);   lock held
+//   result_type result(bool via_waiter, chan_waiter&);     after completion
+//   static constexpr bool is_default;
+
+template <class T>
+class recv_case {
+public:
+    using result_type = std::optional<T>;
+    static constexpr bool is_default = false;
+
+    explicit recv_case(chan_state<T>* s, chan_ref<T> owned = {}) noexcept
+        : m_ch(s), m_owned(std::move(owned))
+    {
+    }
+    spinlock* lock() const noexcept { return m_ch ? &m_ch->lock() : nullptr; }
+    bool poll(task_header*& wake) { return m_ch->recv_locked(m_value, wake) != chan_result::would_block; }
+    void enqueue(chan_waiter& w) noexcept
+    {
+        w.m_slot = &m_value;
+        m_ch->enqueue_recv(&w);
+    }
+    void unlink(chan_waiter& w) noexcept { m_ch->unlink_recv(&w); }
+    result_type result(bool, chan_waiter&) noexcept(std::is_nothrow_move_constructible_v<T>)
+    {
+        return std::move(m_value);
+    }
+
+private:
+    chan_state<T>* m_ch;
+    chan_ref<T> m_owned;
+    std::optional<T> m_value;
+};
+
+template <class T>
+class send_case {
+public:
+    using result_type = std::monostate;
+    static constexpr bool is_default = false;
+
+    send_case(chan_state<T>* s, chan_ref<T> owned, T&& v)
+        : m_ch(s), m_owned(std::move(owned)), m_value(std::move(v))
+    {
+    }
+    spinlock* lock() const noexcept { return m_ch ? &m_ch->lock() : nullptr; }
+    bool poll(task_header*& wake)
+    {
+        auto r = m_ch->send_locked(std::move(m_value), wake);
+        m_closed = r == chan_result::closed;
+        return r != chan_result::would_block;
+    }
+    void enqueue(chan_waiter& w) noexcept
+    {
+        w.m_slot = &m_value;
+        m_ch->enqueue_send(&w);
+    }
+    void unlink(chan_waiter& w) noexcept { m_ch->unlink_send(&w); }
+    result_type result(bool via_waiter, chan_waiter& w)
+    {
+        if (via_waiter ? !w.m_ok : m_closed)
+            throw_closed_send();
+        return {};
+    }
+
+private:
+    chan_state<T>* m_ch;
+    chan_ref<T> m_owned;
+    T m_value;
+    bool m_closed = false;
+};
+
+struct default_select_case {
+    using result_type = std::monostate;
+    static constexpr bool is_default = true;
+    spinlock* lock() const noexcept { return nullptr; }
+    bool poll(task_header*&) noexcept { return false; }
+    void enqueue(chan_waiter&) noexcept {}
+    void unlink(chan_waiter&) noexcept {}
+    result_type result(bool, chan_waiter&) noexcept { return {}; }
+};
+
+template <class T>
+recv_case<T> to_case(recv_operation<T>&& op) noexcept
+{
+    auto s = op.state();
+    return recv_case<T>(s, op.take_owned());
+}
+template <class T>
+recv_case<T> to_case(const chan<T>& c) noexcept
+{
+    return recv_case<T>(c.state());
+}
+template <class T>
+recv_case<T> to_case(chan<T>&& c) noexcept
+{
+    auto s = c.state();
+    return recv_case<T>(s, std::move(c).recv().take_owned());
+}
+template <class T>
+recv_case<T> to_case(const recv_chan<T>& c) noexcept
+{
+    return recv_case<T>(c.state());
+}
+template <class T>
+recv_case<T> to_case(recv_chan<T>&& c) noexcept
+{
+    auto s = c.state();
+    return recv_case<T>(s, std::move(c).recv().take_owned());
+}
+template <class T>
+send_case<T> to_case(send_operation<T>&& op)
+{
+    auto s = op.state();
+    auto owned = op.take_owned();
+    return send_case<T>(s, std::move(owned), std::move(op.value()));
+}
+inline default_select_case to_case(default_case_t) noexcept { return {}; }
+
+/// Lets other headers add case kinds: a type with a member select_case()
+/// returning an adapter.
+template <class C>
+    requires requires(C&& c) { std::forward<C>(c).select_case(); }
+auto to_case(C&& c)
+{
+    return std::forward<C>(c).select_case();
+}
+
+template <class C>
+using case_t = decltype(to_case(std::declval<C>()));
+
+} // namespace detail
+
+/// The awaitable returned by select(...).
+///
+/// Resumption: a select that had to wait resumes on a worker after the
+///   winning counterpart readied it.
+/// Cancel safety: exactly one case takes effect; the others consume and send
+///   nothing.
+template <class... Cases>
+class [[nodiscard]] select_operation {
+    static constexpr std::size_t N = sizeof...(Cases);
+    static_assert(N > 0, "weft::select needs at least one case");
+    static constexpr std::size_t k_defaults = (std::size_t(Cases::is_default) + ...);
+    static_assert(k_defaults <= 1, "weft::select: at most one default_case");
+
+public:
+    using result_type = std::variant<typename Cases::result_type...>;
+
+    explicit select_operation(Cases&&... cs) : m_cases(std::move(cs)...) {}
+    select_operation(select_operation&&) = default;
+    select_operation(const select_operation&) = delete;
+    select_operation& operator=(const select_operation&) = delete;
+    ~select_operation()
+    {
+        if (m_suspended)
+            withdraw(); // destroyed while waiting (runtime shutdown)
+    }
+
+    bool await_ready() const noexcept { return false; }
+
+    bool await_suspend(std::coroutine_handle<> h)
+    {
+        collect_locks(std::make_index_sequence<N>{});
+        std::array<std::uint8_t, N> order;
+        detail::random_order(order.data(), N);
+
+        detail::task_header* wake = nullptr;
+        detail::lock_all(m_locks.data(), m_nlocks);
+        try {
+            for (std::size_t k = 0; k < N; ++k) {
+                if (poll_case(order[k], wake)) {
+                    m_chosen = order[k];
+                    break;
+                }
+            }
+        } catch (...) {
+            detail::unlock_all(m_locks.data(), m_nlocks);
+            throw;
+        }
+        if (m_chosen == N && k_defaults) {
+            m_chosen = default_index();
+        }
+        if (m_chosen != N) {
+            detail::unlock_all(m_locks.data(), m_nlocks);
+            if (wake)
+                detail::ready(wake);
+            return false;
+        }
+        detail::task_header* self = detail::current_task();
+        if (!self) {
+            detail::unlock_all(m_locks.data(), m_nlocks);
+            detail::require_task("select");
+        }
+        self->m_resume = h;
+        if (m_nlocks == 0)
+            return true; // every channel is nil: blocks forever, like select {}
+        enqueue_all(self, std::make_index_sequence<N>{});
+        m_suspended = true;
+        std::size_t n = m_nlocks;
+        spinlock_array locks = m_locks;
+        detail::unlock_all(locks.data(), n);
+        return true;
+    }
+
+    result_type await_resume()
+    {
+        bool via_waiter = false;
+        if (m_suspended) {
+            m_chosen = m_sel.m_winner;
+            withdraw();
+            via_waiter = true;
+        }
+        return make_result(via_waiter, std::make_index_sequence<N>{});
+    }
+
+private:
+    using spinlock_array = std::array<detail::spinlock*, N>;
+
+    static constexpr std::size_t default_index() noexcept
+    {
+        std::size_t i = 0;
+        std::size_t k = 0;
+        ((Cases::is_default ? (i = k) : 0, ++k), ...);
+        return i;
+    }
+
+    template <std::size_t... I>
+    void collect_locks(std::index_sequence<I...>) noexcept
+    {
+        std::size_t n = 0;
+        auto add = [&](detail::spinlock* l) {
+            if (l)
+                m_locks[n++] = l;
+        };
+        (add(std::get<I>(m_cases).lock()), ...);
+        m_nlocks = detail::order_locks(m_locks.data(), n);
+    }
+
+    bool poll_case(std::size_t k, detail::task_header*& wake)
+    {
+        return poll_case_impl(k, wake, std::make_index_sequence<N>{});
+    }
+    template <std::size_t... I>
+    bool poll_case_impl(std::size_t k, detail::task_header*& wake, std::index_sequence<I...>)
+    {
+        bool done = false;
+        ((k == I && std::get<I>(m_cases).lock() ? (done = std::get<I>(m_cases).poll(wake), 0) : 0),
+         ...);
+        return done;
+    }
+
+    template <std::size_t... I>
+    void enqueue_all(detail::task_header* self, std::index_sequence<I...>) noexcept
+    {
+        auto one = [&](auto& c, std::size_t k) {
+            if (!c.lock())
+                return;
+            auto& w = m_waiters[k];
+            w.m_task = self;
+            w.m_sel = &m_sel;
+            w.m_case = static_cast<std::uint32_t>(k);
+            w.m_ok = false;
+            c.enqueue(w);
+        };
+        (one(std::get<I>(m_cases), I), ...);
+    }
+
+    void withdraw() noexcept
+    {
+        detail::lock_all(m_locks.data(), m_nlocks);
+        unlink_all(std::make_index_sequence<N>{});
+        detail::unlock_all(m_locks.data(), m_nlocks);
+        m_suspended = false;
+    }
+    template <std::size_t... I>
+    void unlink_all(std::index_sequence<I...>) noexcept
+    {
+        ((std::get<I>(m_cases).lock() ? std::get<I>(m_cases).unlink(m_waiters[I]) : void()), ...);
+    }
+
+    template <std::size_t... I>
+    result_type make_result(bool via_waiter, std::index_sequence<I...>)
+    {
+        std::optional<result_type> r;
+        ((m_chosen == I
+              ? (r.emplace(std::in_place_index<I>,
+                           std::get<I>(m_cases).result(via_waiter, m_waiters[I])),
+                 0)
+              : 0),
+         ...);
+        return std::move(*r);
+    }
+
+    std::tuple<Cases...> m_cases;
+    std::array<detail::chan_waiter, N> m_waiters{};
+    spinlock_array m_locks{};
+    std::size_t m_nlocks = 0;
+    std::size_t m_chosen = N;
+    detail::select_state m_sel;
+    bool m_suspended = false;
+};
+
+/// [select { case ... }] Waits until one of the cases can proceed and
+/// performs exactly that one. Each argument is a case:
+///   ch.recv(), or a chan / recv_chan itself   -> std::optional<T>
+///   ch.send(v)                                -> std::monostate
+///   default_case                              -> std::monostate
+/// co_await returns std::variant<R0, R1, ...> in argument order; index()
+/// says which case ran. Among ready cases the choice is uniformly random;
+/// nil channels are never ready; a closed channel's recv is ready (nullopt);
+/// a send on a closed channel is ready and throws closed_channel if chosen.
+/// Operands are evaluated once, when select() is called.
+template <class... C>
+auto select(C&&... cases)
+{
+    return select_operation<detail::case_t<C>...>(detail::to_case(std::forward<C>(cases))...);
+}
+
+/// [reflect.Select] Receives from whichever channel of a runtime-sized list
+/// is ready first (uniformly random among ready ones). Returns the index and
+/// what recv returned. Blocks forever if every channel is nil.
+template <class T>
+class [[nodiscard]] select_from_operation {
+public:
+    template <class Range>
+    explicit select_from_operation(const Range& channels)
+    {
+        for (const auto& c : channels)
+            m_cases.emplace_back(c.state());
+        m_waiters.resize(m_cases.size());
+    }
+    select_from_operation(select_from_operation&&) = default;
+    ~select_from_operation()
+    {
+        if (m_suspended)
+            withdraw();
+    }
+
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h)
+    {
+        const std::size_t n = m_cases.size();
+        m_locks.clear();
+        for (auto& c : m_cases)
+            if (auto l = c.lock())
+                m_locks.push_back(l);
+        m_locks.resize(detail::order_locks(m_locks.data(), m_locks.size()));
+        std::vector<std::uint32_t> order(n);
+        detail::random_order(order.data(), n);
+
+        detail::task_header* wake = nullptr;
+        detail::lock_all(m_locks.data(), m_locks.size());
+        for (std::size_t k = 0; k < n; ++k) {
+            auto& c = m_cases[order[k]];
+            if (c.lock() && c.poll(wake)) {
+                m_chosen = order[k];
+                break;
+            }
+        }
+        if (m_chosen != npos) {
+            detail::unlock_all(m_locks.data(), m_locks.size());
+            if (wake)
+                detail::ready(wake);
+            return false;
+        }
+        detail::task_header* self = detail::current_task();
+        if (!self) {
+            detail::unlock_all(m_locks.data(), m_locks.size());
+            detail::require_task("select_from");
+        }
+        self->m_resume = h;
+        if (m_locks.empty())
+            return true;
+        for (std::size_t k = 0; k < n; ++k) {
+            if (!m_cases[k].lock())
+                continue;
+            auto& w = m_waiters[k];
+            w.m_task = self;
+            w.m_sel = &m_sel;
+            w.m_case = static_cast<std::uint32_t>(k);
+            m_cases[k].enqueue(w);
+        }
+        m_suspended = true;
+        detail::spinlock* const* locks = m_locks.data();
+        std::size_t nl = m_locks.size();
+        detail::unlock_all(locks, nl);
+        return true;
+    }
+    std::pair<std::size_t, std::optional<T>> await_resume()
+    {
+        bool via_waiter = false;
+        if (m_suspended) {
+            m_chosen = m_sel.m_winner;
+            withdraw();
+            via_waiter = true;
+        }
+        return {m_chosen, m_cases[m_chosen].result(via_waiter, m_waiters[m_chosen])};
+    }
+
+private:
+    static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+    void withdraw() noexcept
+    {
+        detail::lock_all(m_locks.data(), m_locks.size());
+        for (std::size_t k = 0; k < m_cases.size(); ++k)
+            if (m_cases[k].lock())
+                m_cases[k].unlink(m_waiters[k]);
+        detail::unlock_all(m_locks.data(), m_locks.size());
+        m_suspended = false;
+    }
+
+    std::vector<detail::recv_case<T>> m_cases;
+    std::vector<detail::chan_waiter> m_waiters;
+    std::vector<detail::spinlock*> m_locks;
+    std::size_t m_chosen = npos;
+    detail::select_state m_sel;
+    bool m_suspended = false;
+};
+
+/// select_from(channels): channels is any range of chan<T> or recv_chan<T>.
+template <class Range>
+auto select_from(const Range& channels)
+{
+    using handle = std::remove_cvref_t<decltype(*std::begin(channels))>;
+    using T = typename handle::value_type;
+    return select_from_operation<T>(channels);
+}
+
+} // namespace weft

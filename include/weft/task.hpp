@@ -1,0 +1,209 @@
+// task<T>: the lazy coroutine type of weft.
+#pragma once
+
+#include <cassert>
+#include <coroutine>
+#include <exception>
+#include <new>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include <weft/detail/frame_alloc.hpp>
+
+namespace weft {
+
+template <class T = void>
+class task;
+
+namespace detail {
+
+struct task_access;
+
+/// Holds the continuation and resumes it from final_suspend (symmetric
+/// transfer: awaiting a task never goes through the scheduler and never
+/// grows the thread's stack).
+struct task_promise_base : pooled_frame {
+    struct final_awaiter {
+        bool await_ready() const noexcept { return false; }
+        template <class P>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept
+        {
+            return h.promise().m_continuation;
+        }
+        void await_resume() const noexcept {}
+    };
+
+    std::suspend_always initial_suspend() const noexcept { return {}; }
+    final_awaiter final_suspend() const noexcept { return {}; }
+    void unhandled_exception() noexcept { m_exception = std::current_exception(); }
+
+    std::coroutine_handle<> m_continuation = std::noop_coroutine();
+    std::exception_ptr m_exception;
+};
+
+template <class T>
+struct task_promise final : task_promise_base {
+    task_promise() noexcept {}
+    ~task_promise()
+    {
+        if (m_has_value)
+            m_value.~T();
+    }
+    task<T> get_return_object() noexcept;
+
+    template <class U = T>
+        requires std::is_convertible_v<U&&, T>
+    void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>)
+    {
+        ::new (static_cast<void*>(std::addressof(m_value))) T(std::forward<U>(v));
+        m_has_value = true;
+    }
+
+    T take()
+    {
+        if (m_exception)
+            std::rethrow_exception(m_exception);
+        assert(m_has_value);
+        return std::move(m_value);
+    }
+
+    union {
+        T m_value;
+    };
+    bool m_has_value = false;
+};
+
+template <>
+struct task_promise<void> final : task_promise_base {
+    task<void> get_return_object() noexcept;
+    void return_void() noexcept {}
+    void take()
+    {
+        if (m_exception)
+            std::rethrow_exception(m_exception);
+    }
+};
+
+template <class T>
+struct task_promise<T&> final : task_promise_base {
+    task<T&> get_return_object() noexcept;
+    void return_value(T& v) noexcept { m_value = std::addressof(v); }
+    T& take()
+    {
+        if (m_exception)
+            std::rethrow_exception(m_exception);
+        return *m_value;
+    }
+    T* m_value = nullptr;
+};
+
+} // namespace detail
+
+/// A lazily started coroutine producing a T (or an exception).
+///
+/// Nothing runs until the task is awaited; `co_await t` starts it on the
+/// awaiting thread and resumes the awaiter when it finishes (symmetric
+/// transfer). To run a task concurrently, pass its function to go().
+///
+/// Thread safety: a task object is not shared; it is moved, not copied.
+/// Resumption: the awaiter resumes on whichever worker the task finishes on.
+/// Lifetime: destroying a task that has not finished destroys its frame and
+///   every frame it awaits (their destructors run).
+/// Exceptions: an exception escaping the body is rethrown by co_await.
+template <class T>
+class [[nodiscard]] task {
+public:
+    using promise_type = detail::task_promise<T>;
+    using value_type = T;
+
+    task() noexcept = default;
+    task(task&& o) noexcept : m_coro(std::exchange(o.m_coro, nullptr)) {}
+    task& operator=(task&& o) noexcept
+    {
+        if (this != &o) {
+            if (m_coro)
+                m_coro.destroy();
+            m_coro = std::exchange(o.m_coro, nullptr);
+        }
+        return *this;
+    }
+    task(const task&) = delete;
+    task& operator=(const task&) = delete;
+    ~task()
+    {
+        if (m_coro)
+            m_coro.destroy();
+    }
+
+    /// False for a default-constructed or moved-from task.
+    bool valid() const noexcept { return static_cast<bool>(m_coro); }
+
+    auto operator co_await() & noexcept { return awaiter{m_coro}; }
+    auto operator co_await() && noexcept { return awaiter{m_coro}; }
+
+private:
+    friend struct detail::task_promise<T>;
+    friend struct detail::task_access;
+
+    struct awaiter {
+        std::coroutine_handle<promise_type> m_coro;
+        bool await_ready() const noexcept { return !m_coro || m_coro.done(); }
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept
+        {
+            m_coro.promise().m_continuation = awaiting;
+            return m_coro;
+        }
+        decltype(auto) await_resume()
+        {
+            if (!m_coro)
+                throw std::logic_error("weft::task: awaiting an empty task");
+            return m_coro.promise().take();
+        }
+    };
+
+    explicit task(std::coroutine_handle<promise_type> h) noexcept : m_coro(h) {}
+
+    std::coroutine_handle<promise_type> m_coro;
+};
+
+namespace detail {
+
+template <class T>
+task<T> task_promise<T>::get_return_object() noexcept
+{
+    return task<T>{std::coroutine_handle<task_promise<T>>::from_promise(*this)};
+}
+inline task<void> task_promise<void>::get_return_object() noexcept
+{
+    return task<void>{std::coroutine_handle<task_promise<void>>::from_promise(*this)};
+}
+template <class T>
+task<T&> task_promise<T&>::get_return_object() noexcept
+{
+    return task<T&>{std::coroutine_handle<task_promise<T&>>::from_promise(*this)};
+}
+
+/// Runtime access to a task's frame (spawning, shutdown).
+struct task_access {
+    template <class T>
+    static std::coroutine_handle<> handle(const task<T>& t) noexcept
+    {
+        return t.m_coro;
+    }
+    /// Destroys the task's frame chain now; the task becomes empty.
+    template <class T>
+    static void destroy(task<T>& t) noexcept
+    {
+        if (auto h = std::exchange(t.m_coro, nullptr))
+            h.destroy();
+    }
+};
+
+template <class>
+inline constexpr bool is_task_v = false;
+template <class T>
+inline constexpr bool is_task_v<task<T>> = true;
+
+} // namespace detail
+} // namespace weft

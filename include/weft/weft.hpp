@@ -1,0 +1,8 @@
+// weft: Go's concurrency model on C++20 coroutines. The umbrella header.
+#pragma once
+
+#include <weft/chan.hpp>
+#include <weft/errors.hpp>
+#include <weft/runtime.hpp>
+#include <weft/select.hpp>
+#include <weft/task.hpp>

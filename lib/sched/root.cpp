@@ -1,0 +1,91 @@
+// Life cycle of root tasks (go, run's main, block_on bridges) and joining.
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <typeinfo>
+
+#include <weft/runtime.hpp>
+
+#include "futex.hpp"
+#include "scheduler.hpp"
+
+namespace weft::detail {
+
+void wake_join_waiter(join_waiter* w) noexcept
+{
+    if (w->m_task) {
+        ready(w->m_task);
+    } else {
+        // The waiting thread may return (and its stack frame end) as soon as
+        // it sees the store; futex_wake only names the address.
+        w->m_word.store(1, std::memory_order_release);
+        futex_wake(&w->m_word, 1);
+    }
+}
+
+void wait_join_waiter(join_waiter& w) noexcept
+{
+    while (w.m_word.load(std::memory_order_acquire) == 0)
+        futex_wait(&w.m_word, 0);
+}
+
+void root_base::finish() noexcept
+{
+    unregister_task(this);
+    auto old = m_join.exchange(k_done, std::memory_order_acq_rel);
+    if (old > k_done)
+        wake_join_waiter(reinterpret_cast<join_waiter*>(old));
+    release();
+}
+
+void root_base::abandon(task_header* t) noexcept
+{
+    auto r = static_cast<root_base*>(t);
+    r->m_abandoned = true;
+    if (r->m_destroy_inner)
+        r->m_destroy_inner(r->m_inner);
+    auto old = r->m_join.exchange(k_done, std::memory_order_acq_rel);
+    if (old > k_done) {
+        // A joining task is being destroyed too; a blocked thread must learn
+        // that the task is gone.
+        auto w = reinterpret_cast<join_waiter*>(old);
+        if (!w->m_task)
+            wake_join_waiter(w);
+    }
+    r->release();
+}
+
+void root_base::release() noexcept
+{
+    if (m_refs.fetch_sub(1, std::memory_order_acq_rel) != 1)
+        return;
+    if (m_exception && !m_abandoned && !m_joined.load(std::memory_order_relaxed))
+        unhandled_task_exception(this, m_exception);
+    m_self.destroy();
+}
+
+void root_base::claim_join()
+{
+    if (m_joined.exchange(true, std::memory_order_relaxed))
+        throw std::logic_error("weft::join_handle: a task can be joined only once");
+}
+
+[[noreturn]] void unhandled_task_exception(task_header* t, std::exception_ptr e) noexcept
+{
+    std::string what;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        what = std::string(ex.what()) + " [" + typeid(ex).name() + "]";
+    } catch (...) {
+        what = "unknown exception";
+    }
+    std::fprintf(stderr,
+                 "panic: %s\n\ntask %llu [exception escaped a task that nobody joins]\n",
+                 what.c_str(), static_cast<unsigned long long>(t->m_id));
+    std::fflush(stderr);
+    std::_Exit(2);
+}
+
+} // namespace weft::detail

@@ -1,0 +1,586 @@
+// The work-stealing scheduler.
+//
+// Shape (after Go's runtime/proc.go and tokio's multi-threaded scheduler):
+//   - each worker owns a 256-slot ring (local_queue) and a runnext slot; a
+//     task readied by the running task goes to runnext, so a producer and a
+//     consumer that hand values back and forth stay on one core;
+//   - a global queue takes wake-ups from other threads and ring overflow; a
+//     worker polls it every 61 ticks so it cannot starve;
+//   - an idle worker steals half of a random victim's ring;
+//   - at most about half of the busy workers search for work at a time
+//     (m_nspinning), and a worker is woken only when nobody is searching;
+//   - workers park on a futex after a short spin.
+//
+// Lost wake-ups: a worker going idle publishes itself (idle list, m_npidle),
+// stops spinning, issues a full fence and looks at every queue again; a
+// producer publishes its task, issues a full fence (inside wakep's seq_cst
+// loads) and looks at m_npidle / m_nspinning. One of the two sees the other.
+
+#include "scheduler.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include <sched.h>
+
+#include "futex.hpp"
+
+namespace weft::detail {
+
+namespace {
+
+std::atomic<scheduler*> g_sched{nullptr};
+thread_local worker* t_worker = nullptr;
+thread_local task_header* t_current = nullptr;
+
+// Task ids come from a global counter in batches, so spawning does not
+// share a cache line between workers.
+std::atomic<std::uint64_t> g_next_id{1};
+thread_local std::uint64_t t_id_next = 0;
+thread_local std::uint64_t t_id_end = 0;
+constexpr std::uint64_t k_id_batch = 1024;
+
+std::uint64_t next_task_id() noexcept
+{
+    if (t_id_next == t_id_end) {
+        t_id_next = g_next_id.fetch_add(k_id_batch, std::memory_order_relaxed);
+        t_id_end = t_id_next + k_id_batch;
+    }
+    return t_id_next++;
+}
+
+unsigned default_workers() noexcept
+{
+    if (const char* env = std::getenv("WEFT_MAXPROCS")) {
+        char* end = nullptr;
+        long v = std::strtol(env, &end, 10);
+        if (end != env && *end == '\0' && v > 0 && v <= 4096)
+            return static_cast<unsigned>(v);
+    }
+    unsigned n = std::thread::hardware_concurrency();
+    return n ? n : 1;
+}
+
+constexpr std::uint32_t k_global_poll_interval = 61;
+constexpr std::uint32_t k_runnext_streak_max = 3;
+constexpr int k_steal_rounds = 4;
+constexpr int k_park_spins = 256;
+
+} // namespace
+
+void os_yield() noexcept { ::sched_yield(); }
+
+// ---------------------------------------------------------------- worker
+
+std::uint32_t worker::next_random() noexcept
+{
+    // xorshift64*
+    m_rng ^= m_rng >> 12;
+    m_rng ^= m_rng << 25;
+    m_rng ^= m_rng >> 27;
+    return static_cast<std::uint32_t>((m_rng * 2685821657736338717ULL) >> 32);
+}
+
+void worker::notify() noexcept
+{
+    if (m_park.exchange(k_notified, std::memory_order_release) == k_sleeping)
+        futex_wake(&m_park, 1);
+}
+
+void worker::wait_notified() noexcept
+{
+    for (int i = 0; i < k_park_spins; ++i) {
+        if (m_park.load(std::memory_order_acquire) == k_notified)
+            goto woken;
+        cpu_relax();
+    }
+    {
+        auto expected = k_awake;
+        if (m_park.compare_exchange_strong(expected, k_sleeping, std::memory_order_acq_rel,
+                                           std::memory_order_acquire)) {
+            while (m_park.load(std::memory_order_acquire) == k_sleeping)
+                futex_wait(&m_park, k_sleeping);
+        }
+    }
+woken:
+    m_park.store(k_awake, std::memory_order_relaxed);
+}
+
+void worker::reset_spinning() noexcept
+{
+    m_spinning.store(false, std::memory_order_relaxed);
+    // The last searcher found work: there may be more, so let another
+    // worker search (Go's resetspinning).
+    if (m_sched->m_nspinning.fetch_sub(1, std::memory_order_seq_cst) == 1)
+        m_sched->wakep();
+}
+
+void worker::push_back(task_header* t, bool wake) noexcept
+{
+    if (WEFT_UNLIKELY(!m_runq.push(t))) {
+        // Full: move the older half plus t to the global queue in one batch.
+        task_header *first, *last;
+        std::uint32_t n;
+        if (m_runq.take_half(first, last, n)) {
+            last->m_next = t;
+            t->m_next = nullptr;
+            m_sched->inject(first, t, n + 1);
+            return;
+        }
+        // Thieves made room meanwhile.
+        if (!m_runq.push(t)) {
+            t->m_next = nullptr;
+            m_sched->inject(t, t, 1);
+            return;
+        }
+    }
+    if (wake)
+        m_sched->wakep();
+}
+
+void worker::put_runnext(task_header* t) noexcept
+{
+    // A sibling is woken only when this leaves stealable work behind: the
+    // readied task itself usually runs here as soon as the waker suspends.
+    if (auto old = m_runnext.exchange(t, std::memory_order_acq_rel))
+        push_back(old, true);
+}
+
+task_header* worker::steal() noexcept
+{
+    auto& ws = m_sched->m_workers;
+    const unsigned n = m_sched->m_n;
+    for (int round = 0; round < k_steal_rounds; ++round) {
+        const bool last_round = round == k_steal_rounds - 1;
+        unsigned start = next_random() % n;
+        for (unsigned i = 0; i < n; ++i) {
+            worker* v = ws[(start + i) % n].get();
+            if (v == this)
+                continue;
+            if (m_sched->stopping())
+                return nullptr;
+            if (auto got = v->m_runq.grab(m_steal_buf)) {
+                for (std::uint32_t k = 1; k < got; ++k)
+                    push_back(m_steal_buf[k], false);
+                return m_steal_buf[0];
+            }
+            if (last_round) {
+                // The victim is likely about to run its runnext itself;
+                // take it only if it is still there after a short pause.
+                if (v->m_runnext.load(std::memory_order_relaxed)) {
+                    for (int s = 0; s < 64; ++s)
+                        cpu_relax();
+                    auto t = v->m_runnext.load(std::memory_order_acquire);
+                    if (t && v->m_runnext.compare_exchange_strong(t, nullptr,
+                                                                  std::memory_order_acq_rel))
+                        return t;
+                }
+            }
+        }
+    }
+    return nullptr;
+}
+
+task_header* worker::find_runnable() noexcept
+{
+    scheduler& s = *m_sched;
+    for (;;) {
+        if (s.stopping())
+            return nullptr;
+        ++m_tick;
+        if (m_tick % k_global_poll_interval == 0 &&
+            s.m_gq_size.load(std::memory_order_relaxed) != 0) {
+            if (auto t = s.global_get(this))
+                return t;
+        }
+        if (m_streak < k_runnext_streak_max || m_runq.empty()) {
+            if (auto t = m_runnext.exchange(nullptr, std::memory_order_acquire)) {
+                ++m_streak;
+                return t;
+            }
+        }
+        m_streak = 0;
+        if (auto t = m_runq.pop())
+            return t;
+        if (auto t = m_runnext.exchange(nullptr, std::memory_order_acquire))
+            return t;
+        if (s.m_gq_size.load(std::memory_order_relaxed) != 0) {
+            if (auto t = s.global_get(this))
+                return t;
+        }
+
+        // Search other workers, unless enough are searching already.
+        if (!m_spinning.load(std::memory_order_relaxed)) {
+            unsigned busy = s.m_n - s.m_npidle.load(std::memory_order_seq_cst);
+            if (2 * s.m_nspinning.load(std::memory_order_seq_cst) < busy) {
+                m_spinning.store(true, std::memory_order_relaxed);
+                s.m_nspinning.fetch_add(1, std::memory_order_seq_cst);
+            }
+        }
+        if (m_spinning.load(std::memory_order_relaxed) && s.m_n > 1) {
+            if (auto t = steal())
+                return t;
+        }
+
+        // Park.
+        task_header* from_global = nullptr;
+        {
+            std::lock_guard lk(s.m_lock);
+            if (s.stopping())
+                return nullptr;
+            if (s.m_gq_head) {
+                from_global = s.m_gq_head;
+                s.m_gq_head = from_global->m_next;
+                if (!s.m_gq_head)
+                    s.m_gq_tail = nullptr;
+                s.m_gq_size.fetch_sub(1, std::memory_order_relaxed);
+            } else {
+                m_idle = true;
+                m_idle_next = s.m_idle_head;
+                s.m_idle_head = this;
+                s.m_npidle.fetch_add(1, std::memory_order_seq_cst);
+            }
+        }
+        if (from_global)
+            return from_global;
+        if (m_spinning.load(std::memory_order_relaxed)) {
+            m_spinning.store(false, std::memory_order_relaxed);
+            s.m_nspinning.fetch_sub(1, std::memory_order_seq_cst);
+        }
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (s.any_work_visible()) {
+            bool unlisted = false;
+            {
+                std::lock_guard lk(s.m_lock);
+                if (m_idle) {
+                    // Take ourselves off the idle list and search again.
+                    worker** pp = &s.m_idle_head;
+                    while (*pp != this)
+                        pp = &(*pp)->m_idle_next;
+                    *pp = m_idle_next;
+                    m_idle = false;
+                    s.m_npidle.fetch_sub(1, std::memory_order_seq_cst);
+                    unlisted = true;
+                }
+            }
+            if (unlisted) {
+                m_spinning.store(true, std::memory_order_relaxed);
+                s.m_nspinning.fetch_add(1, std::memory_order_seq_cst);
+                continue;
+            }
+            // Somebody already took us off the list and is notifying us.
+        }
+        wait_notified();
+    }
+}
+
+void worker::loop() noexcept
+{
+    t_worker = this;
+    while (task_header* t = find_runnable()) {
+        if (m_spinning.load(std::memory_order_relaxed))
+            reset_spinning();
+        t_current = t;
+        t->m_resume.resume();
+    }
+    t_current = nullptr;
+    t_worker = nullptr;
+}
+
+// ------------------------------------------------------------- scheduler
+
+scheduler::scheduler(unsigned n) : m_n(n), m_shards(new registry_shard[n + 1])
+{
+    std::uint64_t seed = 0x9e3779b97f4a7c15ULL ^ reinterpret_cast<std::uintptr_t>(this);
+    for (unsigned i = 0; i < n; ++i) {
+        auto w = std::make_unique<worker>();
+        w->m_sched = this;
+        w->m_index = i;
+        seed += 0x9e3779b97f4a7c15ULL;
+        w->m_rng = seed | 1;
+        m_workers.push_back(std::move(w));
+    }
+}
+
+scheduler::~scheduler() = default;
+
+void scheduler::start()
+{
+    for (auto& w : m_workers) {
+        worker* p = w.get();
+        p->m_thread = std::thread([p] { p->loop(); });
+    }
+}
+
+bool scheduler::any_work_visible() const noexcept
+{
+    if (m_gq_size.load(std::memory_order_seq_cst) != 0)
+        return true;
+    for (auto& w : m_workers) {
+        if (!w->m_runq.empty() || w->m_runnext.load(std::memory_order_seq_cst))
+            return true;
+    }
+    return false;
+}
+
+void scheduler::wakep() noexcept
+{
+    if (m_npidle.load(std::memory_order_seq_cst) == 0 || stopping())
+        return;
+    unsigned zero = 0;
+    if (!m_nspinning.compare_exchange_strong(zero, 1, std::memory_order_seq_cst))
+        return;
+    worker* w = nullptr;
+    {
+        std::lock_guard lk(m_lock);
+        w = m_idle_head;
+        if (w) {
+            m_idle_head = w->m_idle_next;
+            w->m_idle = false;
+            m_npidle.fetch_sub(1, std::memory_order_seq_cst);
+        }
+    }
+    if (!w) {
+        m_nspinning.fetch_sub(1, std::memory_order_seq_cst);
+        return;
+    }
+    w->m_spinning.store(true, std::memory_order_relaxed);
+    w->notify();
+}
+
+void scheduler::inject(task_header* first, task_header* last, std::size_t n) noexcept
+{
+    {
+        std::lock_guard lk(m_lock);
+        last->m_next = nullptr;
+        if (m_gq_tail)
+            m_gq_tail->m_next = first;
+        else
+            m_gq_head = first;
+        m_gq_tail = last;
+        m_gq_size.fetch_add(n, std::memory_order_seq_cst);
+    }
+    wakep();
+}
+
+task_header* scheduler::global_get(worker* w) noexcept
+{
+    task_header* batch[local_queue::k_cap / 2];
+    std::size_t n;
+    {
+        std::lock_guard lk(m_lock);
+        std::size_t size = m_gq_size.load(std::memory_order_relaxed);
+        if (size == 0)
+            return nullptr;
+        n = size / m_n + 1;
+        if (n > size)
+            n = size;
+        if (n > local_queue::k_cap / 2)
+            n = local_queue::k_cap / 2;
+        for (std::size_t i = 0; i < n; ++i) {
+            batch[i] = m_gq_head;
+            m_gq_head = m_gq_head->m_next;
+        }
+        if (!m_gq_head)
+            m_gq_tail = nullptr;
+        m_gq_size.fetch_sub(n, std::memory_order_relaxed);
+    }
+    // Pushed outside the lock: a full ring spills back into the global queue.
+    for (std::size_t i = 1; i < n; ++i)
+        w->push_back(batch[i], false);
+    return batch[0];
+}
+
+void scheduler::register_task(task_header* t, unsigned shard) noexcept
+{
+    auto& s = m_shards[shard];
+    t->m_shard = shard;
+    t->m_reg_prev = nullptr;
+    spin_guard g(s.m_lock);
+    t->m_reg_next = s.m_head;
+    if (s.m_head)
+        s.m_head->m_reg_prev = t;
+    s.m_head = t;
+    if (t->m_user)
+        ++s.m_user;
+}
+
+void scheduler::unregister_task(task_header* t) noexcept
+{
+    auto& s = m_shards[t->m_shard];
+    spin_guard g(s.m_lock);
+    if (t->m_reg_prev)
+        t->m_reg_prev->m_reg_next = t->m_reg_next;
+    else
+        s.m_head = t->m_reg_next;
+    if (t->m_reg_next)
+        t->m_reg_next->m_reg_prev = t->m_reg_prev;
+    t->m_reg_prev = t->m_reg_next = nullptr;
+    if (t->m_user)
+        --s.m_user;
+}
+
+std::size_t scheduler::live_user_tasks() noexcept
+{
+    std::size_t n = 0;
+    for (unsigned i = 0; i <= m_n; ++i) {
+        spin_guard g(m_shards[i].m_lock);
+        n += m_shards[i].m_user;
+    }
+    return n;
+}
+
+void scheduler::spawn(task_header* t)
+{
+    t->m_id = next_task_id();
+    worker* w = t_worker;
+    if (w && w->m_sched == this) {
+        register_task(t, w->m_index);
+        // Like Go's newproc: the new task runs next on this worker, and an
+        // idle sibling is woken to pick up whatever that leaves behind.
+        if (auto old = w->m_runnext.exchange(t, std::memory_order_acq_rel))
+            w->push_back(old, false);
+        wakep();
+    } else {
+        register_task(t, m_n);
+        t->m_next = nullptr;
+        inject(t, t, 1);
+    }
+}
+
+void scheduler::ready(task_header* t) noexcept
+{
+    worker* w = t_worker;
+    if (w && w->m_sched == this) {
+        w->put_runnext(t);
+    } else {
+        t->m_next = nullptr;
+        inject(t, t, 1);
+    }
+}
+
+void scheduler::stop() noexcept
+{
+    m_stopping.store(true, std::memory_order_seq_cst);
+    for (auto& w : m_workers)
+        w->notify();
+    for (auto& w : m_workers)
+        if (w->m_thread.joinable())
+            w->m_thread.join();
+
+    // Destroy every task still alive. Destroying one may spawn or unblock
+    // others (destructors run user code), so repeat until none is left.
+    std::vector<task_header*> live;
+    for (;;) {
+        live.clear();
+        for (unsigned i = 0; i <= m_n; ++i) {
+            auto& s = m_shards[i];
+            spin_guard g(s.m_lock);
+            for (auto t = s.m_head; t; t = t->m_reg_next)
+                live.push_back(t);
+        }
+        if (live.empty())
+            break;
+        for (auto t : live) {
+            unregister_task(t);
+            t->m_abandon(t);
+        }
+    }
+    std::lock_guard lk(m_lock);
+    m_gq_head = m_gq_tail = nullptr;
+    m_gq_size.store(0);
+}
+
+// ------------------------------------------------------------ entry points
+
+task_header* current_task() noexcept { return t_current; }
+
+bool on_worker_thread() noexcept { return t_worker != nullptr; }
+
+bool runtime_running() noexcept { return g_sched.load(std::memory_order_acquire) != nullptr; }
+
+void ready(task_header* t) noexcept
+{
+    if (auto s = g_sched.load(std::memory_order_acquire))
+        s->ready(t);
+}
+
+void spawn(task_header* t)
+{
+    auto s = g_sched.load(std::memory_order_acquire);
+    if (!s) {
+        // Not queued anywhere: release the frame before reporting.
+        t->m_abandon(t);
+        throw std::logic_error("weft::go: no runtime is running (start one with weft::run)");
+    }
+    s->spawn(t);
+}
+
+void yield_current(task_header* t) noexcept
+{
+    worker* w = t_worker;
+    if (w)
+        w->push_back(t, false);
+    else
+        ready(t);
+}
+
+task_header* require_task(const char* what)
+{
+    if (auto t = t_current)
+        return t;
+    throw std::logic_error(std::string("weft: ") + what +
+                           " must be awaited inside a weft task (use weft::block_on outside)");
+}
+
+void unregister_task(task_header* t) noexcept
+{
+    if (auto s = g_sched.load(std::memory_order_acquire))
+        s->unregister_task(t);
+}
+
+std::mutex g_run_lock;
+
+void runtime_start(const runtime_options& opts)
+{
+    std::lock_guard lk(g_run_lock);
+    if (g_sched.load())
+        throw std::logic_error("weft::run: a runtime is already running");
+    unsigned n = opts.workers ? opts.workers : default_workers();
+    auto s = new scheduler(n);
+    s->start();
+    g_sched.store(s, std::memory_order_release);
+}
+
+void runtime_stop() noexcept
+{
+    std::lock_guard lk(g_run_lock);
+    auto s = g_sched.load();
+    if (!s)
+        return;
+    s->stop();
+    g_sched.store(nullptr, std::memory_order_release);
+    delete s;
+}
+
+} // namespace weft::detail
+
+namespace weft {
+
+unsigned max_procs() noexcept
+{
+    if (auto s = detail::g_sched.load(std::memory_order_acquire))
+        return s->workers();
+    return detail::default_workers();
+}
+
+std::size_t num_tasks() noexcept
+{
+    if (auto s = detail::g_sched.load(std::memory_order_acquire))
+        return s->live_user_tasks();
+    return 0;
+}
+
+} // namespace weft

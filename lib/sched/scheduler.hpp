@@ -1,0 +1,122 @@
+// The work-stealing scheduler: workers, their queues, parking.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <weft/detail/config.hpp>
+#include <weft/detail/spinlock.hpp>
+#include <weft/detail/task_header.hpp>
+#include <weft/runtime.hpp>
+
+#include "local_queue.hpp"
+
+namespace weft::detail {
+
+class scheduler;
+
+/// A list of live tasks, one per worker plus one for other threads, so that
+/// spawning and finishing rarely touch a lock another thread holds.
+struct registry_shard {
+    spinlock m_lock;
+    task_header* m_head = nullptr; // guarded by m_lock
+    std::size_t m_user = 0;        // user tasks in the list; guarded by m_lock
+};
+
+/// One worker thread and its run queue.
+///
+/// Invariants:
+///   m_runnext and m_runq are pushed only by the owning thread; anyone may
+///   take from them (thieves CAS).
+///   m_idle and m_idle_next are guarded by scheduler::m_lock. An idle worker
+///   is removed from the idle list by whoever wakes it, and that waker hands
+///   it the spinning token (m_spinning = true) before notifying m_park.
+struct worker {
+    scheduler* m_sched = nullptr;
+    unsigned m_index = 0;
+
+    local_queue m_runq;
+    alignas(cache_line) std::atomic<task_header*> m_runnext{nullptr};
+
+    // Parking word: k_awake, k_notified (a wake is pending), k_sleeping (in futex).
+    alignas(cache_line) std::atomic<std::uint32_t> m_park{0};
+    std::atomic<bool> m_spinning{false};
+
+    worker* m_idle_next = nullptr;
+    bool m_idle = false;
+
+    // Owner-only state.
+    std::uint32_t m_tick = 0;
+    std::uint32_t m_streak = 0; // consecutive runnext picks
+    std::uint64_t m_rng = 0;
+    task_header* m_steal_buf[local_queue::k_cap / 2];
+
+    std::thread m_thread;
+
+    static constexpr std::uint32_t k_awake = 0;
+    static constexpr std::uint32_t k_notified = 1;
+    static constexpr std::uint32_t k_sleeping = 2;
+
+    void loop() noexcept;
+    task_header* find_runnable() noexcept;
+    task_header* steal() noexcept;
+    void put_runnext(task_header* t) noexcept;
+    void push_back(task_header* t, bool wake) noexcept;
+    void reset_spinning() noexcept;
+    void notify() noexcept;
+    void wait_notified() noexcept;
+    std::uint32_t next_random() noexcept;
+};
+
+/// Owns the workers of one running runtime.
+class scheduler {
+public:
+    explicit scheduler(unsigned workers);
+    ~scheduler();
+    void start();
+    /// Stops the workers (after their running task suspends) and destroys
+    /// every task that is still alive.
+    void stop() noexcept;
+
+    void spawn(task_header* t);
+    void ready(task_header* t) noexcept;
+    void inject(task_header* first, task_header* last, std::size_t n) noexcept;
+    void wakep() noexcept;
+
+    unsigned workers() const noexcept { return m_n; }
+    std::size_t live_user_tasks() noexcept;
+    void unregister_task(task_header* t) noexcept;
+
+    bool stopping() const noexcept { return m_stopping.load(std::memory_order_acquire); }
+
+private:
+    friend struct worker;
+
+    task_header* global_get(worker* w) noexcept;
+    bool any_work_visible() const noexcept;
+    void register_task(task_header* t, unsigned shard) noexcept;
+
+    unsigned m_n;
+    std::vector<std::unique_ptr<worker>> m_workers;
+    std::unique_ptr<registry_shard[]> m_shards; // m_n + 1: the last is for other threads
+
+    // Guards the global queue and the idle list.
+    std::mutex m_lock;
+    task_header* m_gq_head = nullptr;
+    task_header* m_gq_tail = nullptr;
+    std::atomic<std::size_t> m_gq_size{0};
+    worker* m_idle_head = nullptr;
+
+    alignas(cache_line) std::atomic<unsigned> m_npidle{0};
+    std::atomic<unsigned> m_nspinning{0};
+    std::atomic<bool> m_stopping{false};
+};
+
+/// Removes a finished task from the registry of the running runtime.
+void unregister_task(task_header* t) noexcept;
+
+} // namespace weft::detail
