@@ -6,3 +6,4 @@
 #include <weft/runtime.hpp>
 #include <weft/select.hpp>
 #include <weft/task.hpp>
+#include <weft/sync.hpp>

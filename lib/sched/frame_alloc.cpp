@@ -25,7 +25,7 @@ namespace weft::detail {
 #if defined(WEFT_ASAN) || defined(WEFT_NO_FRAME_POOL)
 
 void* frame_alloc(std::size_t n) { return ::operator new(n); }
-void frame_free(void* p, std::size_t n) noexcept { ::operator delete(p, n); }
+void frame_free(void* p, std::size_t n) noexcept { ::operator delete(p); }
 
 #else
 
@@ -158,7 +158,7 @@ void* frame_alloc(std::size_t n)
 void frame_free(void* p, std::size_t n) noexcept
 {
     if (WEFT_UNLIKELY(n > k_max_pooled || n == 0)) {
-        ::operator delete(p, n);
+        ::operator delete(p);
         return;
     }
     auto c = class_of(n);

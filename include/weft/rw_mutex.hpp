@@ -1,0 +1,68 @@
+// rw_mutex: a reader/writer lock for tasks. [sync.RWMutex]
+#pragma once
+
+#include <coroutine>
+#include <cstdint>
+
+#include <weft/detail/sync_waiter.hpp>
+
+namespace weft {
+
+/// Many readers or one writer. The zero value is unlocked.
+///
+/// Thread safety: every member may be called concurrently; unlocks may come
+///   from other tasks than the lockers.
+/// Fairness: a waiting writer blocks new readers (try_lock_shared fails),
+///   so writers are not starved; when a writer unlocks, the readers queued
+///   before the next writer all get in. Waiters are otherwise FIFO.
+/// Resumption: a waiting task resumes on a worker after it is granted.
+/// Memory ordering: unlock() happens before the next lock()/lock_shared()
+///   returns; unlock_shared() happens before the next lock() returns.
+/// Errors: unlock()/unlock_shared() of an rw_mutex not held that way throws
+///   std::logic_error.
+class rw_mutex {
+public:
+    rw_mutex() noexcept = default;
+    rw_mutex(const rw_mutex&) = delete;
+    rw_mutex& operator=(const rw_mutex&) = delete;
+
+    class [[nodiscard]] lock_operation : public detail::sync_wait_operation {
+    public:
+        lock_operation(rw_mutex& m, bool writer) noexcept : m_mutex(m), m_writer(writer) {}
+        bool await_ready() noexcept { return m_writer ? m_mutex.try_lock() : m_mutex.try_lock_shared(); }
+        bool await_suspend(std::coroutine_handle<> h)
+        {
+            prepare(h, "rw_mutex lock");
+            return m_mutex.lock_slow(&m_w, m_writer);
+        }
+        void await_resume() const noexcept {}
+
+    private:
+        rw_mutex& m_mutex;
+        bool m_writer;
+    };
+
+    /// co_await m.lock(): exclusive (writer) lock.
+    lock_operation lock() noexcept { return {*this, true}; }
+    /// co_await m.lock_shared(): shared (reader) lock.
+    lock_operation lock_shared() noexcept { return {*this, false}; }
+    bool try_lock() noexcept;
+    bool try_lock_shared() noexcept;
+    void unlock();
+    void unlock_shared();
+
+private:
+    bool lock_slow(detail::sync_waiter* w, bool writer);
+    /// Grants waiters from the front of the queue; called with m_lock held.
+    /// Returns the granted waiters linked through m_next.
+    detail::sync_waiter* grant_locked() noexcept;
+
+    detail::spinlock m_lock;
+    // All guarded by m_lock.
+    std::int64_t m_readers = 0;       // active readers
+    bool m_writer = false;            // a writer holds the lock
+    std::int64_t m_waiting_writers = 0;
+    detail::sync_queue m_waiters;     // m_n == 1: writer, 0: reader
+};
+
+} // namespace weft

@@ -1,0 +1,60 @@
+// wait_group: waits for a collection of tasks to finish. [sync.WaitGroup]
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+
+#include <weft/detail/sync_waiter.hpp>
+
+namespace weft {
+
+/// A counter that tasks wait on until it drops to zero.
+///
+/// Thread safety: every member may be called concurrently from any thread.
+/// Resumption: waiters resume on workers after the done() that reaches zero.
+/// Memory ordering: everything before a done() happens before the wait()s
+///   that it releases return.
+/// Errors: a counter driven below zero throws std::logic_error (and the
+///   counter is left unchanged).
+class wait_group {
+public:
+    wait_group() noexcept = default;
+    wait_group(const wait_group&) = delete;
+    wait_group& operator=(const wait_group&) = delete;
+
+    class [[nodiscard]] wait_operation : public detail::sync_wait_operation {
+    public:
+        explicit wait_operation(wait_group& wg) noexcept : m_wg(wg) {}
+        bool await_ready() const noexcept
+        {
+            return m_wg.m_count.load(std::memory_order_acquire) == 0;
+        }
+        bool await_suspend(std::coroutine_handle<> h)
+        {
+            prepare(h, "wait_group wait");
+            return m_wg.wait_slow(&m_w);
+        }
+        void await_resume() const noexcept {}
+
+    private:
+        wait_group& m_wg;
+    };
+
+    /// Adds n (which may be negative) to the counter; reaching zero releases
+    /// every waiter.
+    void add(std::int64_t n = 1);
+    /// add(-1).
+    void done() { add(-1); }
+    /// co_await wg.wait(): returns once the counter is zero.
+    wait_operation wait() noexcept { return wait_operation(*this); }
+
+private:
+    bool wait_slow(detail::sync_waiter* w);
+
+    std::atomic<std::int64_t> m_count{0}; // written under m_lock
+    detail::spinlock m_lock;
+    detail::sync_queue m_waiters;         // guarded by m_lock
+};
+
+} // namespace weft

@@ -1,0 +1,73 @@
+// mutex slow paths.
+//
+// Invariants: m_state == k_contended whenever m_waiters is non-empty; a
+// waiter is only queued while the mutex is locked. Unlock with waiters hands
+// the lock over (m_state stays locked) instead of releasing it, so the
+// woken task owns the mutex when it resumes.
+
+#include <weft/mutex.hpp>
+
+#include <stdexcept>
+
+namespace weft {
+
+bool mutex::lock_slow(detail::sync_waiter* w)
+{
+    detail::spin_guard g(m_lock);
+    for (;;) {
+        std::uint32_t s = m_state.load(std::memory_order_relaxed);
+        if (s == k_unlocked) {
+            if (m_state.compare_exchange_weak(s, k_locked, std::memory_order_acquire,
+                                              std::memory_order_relaxed))
+                return false; // acquired: do not suspend
+            continue;
+        }
+        if (s == k_locked &&
+            !m_state.compare_exchange_weak(s, k_contended, std::memory_order_relaxed,
+                                           std::memory_order_relaxed))
+            continue;
+        m_waiters.push(w, &m_lock);
+        return true;
+    }
+}
+
+void mutex::unlock_slow()
+{
+    detail::sync_waiter* next = nullptr;
+    {
+        detail::spin_guard g(m_lock);
+        std::uint32_t s = m_state.load(std::memory_order_relaxed);
+        if (s == k_unlocked)
+            throw std::logic_error("weft::mutex: unlock of unlocked mutex");
+        next = m_waiters.pop();
+        if (!next)
+            m_state.store(k_unlocked, std::memory_order_release);
+        else if (m_waiters.empty())
+            m_state.store(k_locked, std::memory_order_release);
+        // else stays k_contended, now owned by next
+    }
+    if (next)
+        detail::ready(next->m_task);
+}
+
+bool mutex::acquire_or_enqueue(detail::sync_waiter* w) noexcept
+{
+    detail::spin_guard g(m_lock);
+    for (;;) {
+        std::uint32_t s = m_state.load(std::memory_order_relaxed);
+        if (s == k_unlocked) {
+            if (m_state.compare_exchange_weak(s, k_locked, std::memory_order_acquire,
+                                              std::memory_order_relaxed))
+                return true;
+            continue;
+        }
+        if (s == k_locked &&
+            !m_state.compare_exchange_weak(s, k_contended, std::memory_order_relaxed,
+                                           std::memory_order_relaxed))
+            continue;
+        m_waiters.push(w, &m_lock);
+        return false;
+    }
+}
+
+} // namespace weft
