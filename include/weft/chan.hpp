@@ -68,21 +68,14 @@ inline void park_forever(std::coroutine_handle<> h, const char* what)
 /// co_await ch.recv() -> std::optional<T>: a value, or nullopt once the
 /// channel is closed and drained. Blocks forever on a nil channel.
 ///
-/// The channel must outlive the operation unless the operation was made from
-/// an rvalue handle (then it keeps the channel alive itself).
+/// The channel must outlive the operation (it does whenever the operation is
+/// awaited in the expression that made it).
 /// Cancel safety: as a select case that loses, it consumes nothing.
 template <class T>
 class [[nodiscard]] recv_operation {
 public:
     explicit recv_operation(detail::chan_state<T>* s) noexcept : m_ch(s) {}
-    recv_operation(detail::chan_ref<T>&& owned) noexcept
-        : m_ch(owned.get()), m_owned(std::move(owned))
-    {
-    }
-    recv_operation(recv_operation&& o) noexcept
-        : m_ch(o.m_ch), m_owned(std::move(o.m_owned)), m_value(std::move(o.m_value))
-    {
-    }
+    recv_operation(recv_operation&& o) noexcept : m_ch(o.m_ch), m_value(std::move(o.m_value)) {}
     recv_operation(const recv_operation&) = delete;
     recv_operation& operator=(const recv_operation&) = delete;
     ~recv_operation()
@@ -131,11 +124,9 @@ public:
 
     /// The channel this operation receives from (nullptr: nil).
     detail::chan_state<T>* state() const noexcept { return m_ch; }
-    detail::chan_ref<T> take_owned() noexcept { return std::move(m_owned); }
 
 private:
     detail::chan_state<T>* m_ch;
-    detail::chan_ref<T> m_owned;
     detail::chan_waiter m_w;
     std::optional<T> m_value;
     bool m_suspended = false;
@@ -145,20 +136,16 @@ private:
 /// room. Throws closed_channel if the channel is or becomes closed. Blocks
 /// forever on a nil channel.
 ///
-/// The channel must outlive the operation unless the operation was made from
-/// an rvalue handle.
+/// The channel must outlive the operation (it does whenever the operation is
+/// awaited in the expression that made it).
 /// Cancel safety: as a select case that loses, nothing is sent (v stays in
 /// the operation and is destroyed with it).
 template <class T>
 class [[nodiscard]] send_operation {
 public:
     send_operation(detail::chan_state<T>* s, T v) : m_ch(s), m_value(std::move(v)) {}
-    send_operation(detail::chan_ref<T>&& owned, T v)
-        : m_ch(owned.get()), m_owned(std::move(owned)), m_value(std::move(v))
-    {
-    }
     send_operation(send_operation&& o) noexcept(std::is_nothrow_move_constructible_v<T>)
-        : m_ch(o.m_ch), m_owned(std::move(o.m_owned)), m_value(std::move(o.m_value))
+        : m_ch(o.m_ch), m_value(std::move(o.m_value))
     {
     }
     send_operation(const send_operation&) = delete;
@@ -212,12 +199,10 @@ public:
     }
 
     detail::chan_state<T>* state() const noexcept { return m_ch; }
-    detail::chan_ref<T> take_owned() noexcept { return std::move(m_owned); }
     T& value() noexcept { return m_value; }
 
 private:
     detail::chan_state<T>* m_ch;
-    detail::chan_ref<T> m_owned;
     T m_value;
     detail::chan_waiter m_w;
     bool m_suspended = false;
@@ -242,14 +227,15 @@ public:
     std::size_t capacity() const noexcept { return m_ref.get() ? m_ref.get()->capacity() : 0; }
 
     chan_state<T>* state() const noexcept { return m_ref.get(); }
+    /// The counted reference itself (select cases built from temporaries
+    /// keep their channel alive with it).
+    chan_ref<T> take_ref() && noexcept { return std::move(m_ref); }
 
 protected:
     explicit chan_handle(chan_ref<T> r) noexcept : m_ref(std::move(r)) {}
 
-    send_operation<T> send_op(T v) const& { return {m_ref.get(), std::move(v)}; }
-    send_operation<T> send_op(T v) && { return {std::move(m_ref), std::move(v)}; }
-    recv_operation<T> recv_op() const& noexcept { return recv_operation<T>{m_ref.get()}; }
-    recv_operation<T> recv_op() && noexcept { return recv_operation<T>{std::move(m_ref)}; }
+    send_operation<T> send_op(T v) const { return {m_ref.get(), std::move(v)}; }
+    recv_operation<T> recv_op() const noexcept { return recv_operation<T>{m_ref.get()}; }
 
     template <class U>
     bool try_send_impl(U&& v) const
@@ -324,11 +310,9 @@ public:
     chan(std::nullptr_t) noexcept {}
 
     /// co_await ch.send(v). Throws closed_channel if the channel is closed.
-    send_operation<T> send(T v) const& { return this->send_op(std::move(v)); }
-    send_operation<T> send(T v) && { return std::move(*this).send_op(std::move(v)); }
+    send_operation<T> send(T v) const { return this->send_op(std::move(v)); }
     /// co_await ch.recv() -> std::optional<T>; nullopt once closed and drained.
-    recv_operation<T> recv() const& noexcept { return this->recv_op(); }
-    recv_operation<T> recv() && noexcept { return std::move(*this).recv_op(); }
+    recv_operation<T> recv() const noexcept { return this->recv_op(); }
 
     /// Sends without waiting: true if a receiver or the buffer took v, false
     /// (v untouched) otherwise, and for a nil channel. Throws closed_channel
@@ -358,8 +342,7 @@ public:
     send_chan(std::nullptr_t) noexcept {}
     send_chan(chan<T> c) noexcept : detail::chan_handle<T>(std::move(c)) {}
 
-    send_operation<T> send(T v) const& { return this->send_op(std::move(v)); }
-    send_operation<T> send(T v) && { return std::move(*this).send_op(std::move(v)); }
+    send_operation<T> send(T v) const { return this->send_op(std::move(v)); }
     bool try_send(T&& v) const { return this->try_send_impl(std::move(v)); }
     bool try_send(const T& v) const { return this->try_send_impl(v); }
     void close() const { this->close_impl(); }
@@ -378,8 +361,7 @@ public:
     recv_chan(std::nullptr_t) noexcept {}
     recv_chan(chan<T> c) noexcept : detail::chan_handle<T>(std::move(c)) {}
 
-    recv_operation<T> recv() const& noexcept { return this->recv_op(); }
-    recv_operation<T> recv() && noexcept { return std::move(*this).recv_op(); }
+    recv_operation<T> recv() const noexcept { return this->recv_op(); }
     std::optional<T> try_recv() const { return this->try_recv_impl(); }
 
     friend bool operator==(const recv_chan& a, const recv_chan& b) noexcept

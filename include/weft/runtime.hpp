@@ -56,8 +56,6 @@ struct root_base : task_header, pooled_frame {
     bool m_abandoned = false;
     std::exception_ptr m_exception;
     std::coroutine_handle<> m_self;
-    void* m_inner = nullptr;
-    void (*m_destroy_inner)(void*) noexcept = nullptr;
 
     static constexpr std::uintptr_t k_running = 0;
     static constexpr std::uintptr_t k_done = 1;
@@ -81,7 +79,8 @@ struct root_base : task_header, pooled_frame {
     /// The body has finished: wake the joiner, leave the registry, drop the
     /// coroutine's reference.
     void finish() noexcept;
-    /// Runtime shutdown: destroy the user frames without running them.
+    /// Runtime shutdown, after the user frames were destroyed: wake a
+    /// waiting thread and drop the coroutine's reference.
     static void abandon(task_header* t) noexcept;
     /// Drops one reference; the last one destroys the frame (and reports an
     /// exception nobody can observe any more).
@@ -131,6 +130,8 @@ struct root_promise final : root_base {
         rethrow_if_failed();
         return std::move(m_value);
     }
+    /// The user's task, awaited by the root body; shutdown destroys it.
+    task<R> m_inner;
     union {
         R m_value;
     };
@@ -147,26 +148,34 @@ struct root_promise<void> final : root_base {
     }
     void return_void() noexcept {}
     void take() { rethrow_if_failed(); }
+    task<void> m_inner;
 };
 
-/// Awaits the user's task from the root frame, publishing it so shutdown
-/// can destroy it without resuming anything.
+/// co_await get_root_promise<R>{} -> the root's own promise, without
+/// suspending.
 template <class R>
-struct inner_awaiter {
-    task<R>& m_task;
-    decltype(std::declval<task<R>&>().operator co_await()) m_aw;
-
-    explicit inner_awaiter(task<R>& t) noexcept : m_task(t), m_aw(t.operator co_await()) {}
-    bool await_ready() const noexcept { return m_aw.await_ready(); }
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<root_promise<R>> h) noexcept
+struct get_root_promise {
+    root_promise<R>* m_p = nullptr;
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<root_promise<R>> h) noexcept
     {
-        auto& p = h.promise();
-        p.m_inner = &m_task;
-        p.m_destroy_inner = [](void* t) noexcept { task_access::destroy(*static_cast<task<R>*>(t)); };
-        return m_aw.await_suspend(h);
+        m_p = &h.promise();
+        return false;
     }
-    decltype(auto) await_resume() { return m_aw.await_resume(); }
+    root_promise<R>& await_resume() const noexcept { return *m_p; }
 };
+
+// The user's task is kept in the root promise, not in a frame local, so that
+// shutdown can destroy it without resuming anything. (Awaiter temporaries
+// here hold only pointers: GCC 12 mishandles non-trivial members of co_await
+// operand temporaries.)
+template <class R>
+void abandon_root(task_header* t) noexcept
+{
+    auto p = static_cast<root_promise<R>*>(t);
+    task_access::destroy(p->m_inner);
+    root_base::abandon(t);
+}
 
 // Root bodies take f and args by value: they live in the root frame for the
 // task's whole life, so a lambda's captures and reference parameters bound
@@ -174,14 +183,16 @@ struct inner_awaiter {
 template <class R, class F, class... A>
 root_task<R> root_body(F f, A... args)
 {
-    task<R> t = std::invoke(f, std::move(args)...);
-    co_return co_await inner_awaiter<R>(t);
+    root_promise<R>& p = co_await get_root_promise<R>{};
+    p.m_inner = std::invoke(f, std::move(args)...);
+    co_return co_await p.m_inner;
 }
 template <class F, class... A>
 root_task<void> root_body_void(F f, A... args)
 {
-    task<void> t = std::invoke(f, std::move(args)...);
-    co_await inner_awaiter<void>(t);
+    root_promise<void>& p = co_await get_root_promise<void>{};
+    p.m_inner = std::invoke(f, std::move(args)...);
+    co_await p.m_inner;
 }
 
 template <class F, class... A>
@@ -205,7 +216,7 @@ auto make_root(F&& f, A&&... args)
                                                                std::forward<A>(args)...)
                  .m_coro.promise();
     p->m_resume = p->m_self;
-    p->m_abandon = &root_base::abandon;
+    p->m_abandon = &abandon_root<R>;
     return p;
 }
 

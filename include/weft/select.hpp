@@ -112,8 +112,7 @@ struct default_select_case {
 template <class T>
 recv_case<T> to_case(recv_operation<T>&& op) noexcept
 {
-    auto s = op.state();
-    return recv_case<T>(s, op.take_owned());
+    return recv_case<T>(op.state());
 }
 template <class T>
 recv_case<T> to_case(const chan<T>& c) noexcept
@@ -124,7 +123,7 @@ template <class T>
 recv_case<T> to_case(chan<T>&& c) noexcept
 {
     auto s = c.state();
-    return recv_case<T>(s, std::move(c).recv().take_owned());
+    return recv_case<T>(s, std::move(c).take_ref());
 }
 template <class T>
 recv_case<T> to_case(const recv_chan<T>& c) noexcept
@@ -135,14 +134,12 @@ template <class T>
 recv_case<T> to_case(recv_chan<T>&& c) noexcept
 {
     auto s = c.state();
-    return recv_case<T>(s, std::move(c).recv().take_owned());
+    return recv_case<T>(s, std::move(c).take_ref());
 }
 template <class T>
 send_case<T> to_case(send_operation<T>&& op)
 {
-    auto s = op.state();
-    auto owned = op.take_owned();
-    return send_case<T>(s, std::move(owned), std::move(op.value()));
+    return send_case<T>(op.state(), {}, std::move(op.value()));
 }
 inline default_select_case to_case(default_case_t) noexcept { return {}; }
 

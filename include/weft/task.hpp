@@ -19,17 +19,36 @@ class task;
 namespace detail {
 
 struct task_access;
+struct task_promise_base;
 
-/// Holds the continuation and resumes it from final_suspend (symmetric
-/// transfer: awaiting a task never goes through the scheduler and never
-/// grows the thread's stack).
+/// The promise of the task being started synchronously by the innermost
+/// task awaiter on this thread (see task_promise_base). Initial-exec TLS:
+/// one load, no call.
+extern thread_local task_promise_base* t_starting
+    __attribute__((tls_model("initial-exec")));
+
+/// Holds the continuation and the final awaiter.
+///
+/// Awaiting a task starts it with resume() from the awaiter. If it finishes
+/// before suspending (the common case for small helpers), its final_suspend
+/// sees t_starting == itself, clears it and returns to the awaiter, which
+/// then continues without suspending: a loop of such awaits uses constant
+/// stack even where the compiler cannot turn symmetric transfer into a tail
+/// call (-O0, sanitizers). If it suspended first, the awaiter has already
+/// returned (and the task may finish on another thread), so final_suspend
+/// transfers to the continuation.
 struct task_promise_base : pooled_frame {
     struct final_awaiter {
         bool await_ready() const noexcept { return false; }
         template <class P>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept
         {
-            return h.promise().m_continuation;
+            task_promise_base& p = h.promise();
+            if (t_starting == &p) {
+                t_starting = nullptr;
+                return std::noop_coroutine();
+            }
+            return p.m_continuation;
         }
         void await_resume() const noexcept {}
     };
@@ -149,10 +168,18 @@ private:
     struct awaiter {
         std::coroutine_handle<promise_type> m_coro;
         bool await_ready() const noexcept { return !m_coro || m_coro.done(); }
-        std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept
+        bool await_suspend(std::coroutine_handle<> awaiting) noexcept
         {
-            m_coro.promise().m_continuation = awaiting;
-            return m_coro;
+            detail::task_promise_base* p = &m_coro.promise();
+            p->m_continuation = awaiting;
+            detail::task_promise_base* saved = detail::t_starting;
+            detail::t_starting = p;
+            m_coro.resume();
+            // Only this thread's state is touched from here on: if the task
+            // suspended, it may already be running elsewhere.
+            bool finished = detail::t_starting != p;
+            detail::t_starting = saved;
+            return !finished;
         }
         decltype(auto) await_resume()
         {

@@ -25,7 +25,7 @@ namespace weft::detail {
 #if defined(WEFT_ASAN) || defined(WEFT_NO_FRAME_POOL)
 
 void* frame_alloc(std::size_t n) { return ::operator new(n); }
-void frame_free(void* p, std::size_t n) noexcept { ::operator delete(p); }
+void frame_free(void* p, std::size_t) noexcept { ::operator delete(p); }
 
 #else
 

@@ -17,3 +17,9 @@ std::uint32_t fast_random() noexcept
 }
 
 } // namespace weft::detail
+
+#include <weft/task.hpp>
+
+namespace weft::detail {
+thread_local task_promise_base* t_starting = nullptr;
+} // namespace weft::detail

@@ -43,8 +43,6 @@ void root_base::abandon(task_header* t) noexcept
 {
     auto r = static_cast<root_base*>(t);
     r->m_abandoned = true;
-    if (r->m_destroy_inner)
-        r->m_destroy_inner(r->m_inner);
     auto old = r->m_join.exchange(k_done, std::memory_order_acq_rel);
     if (old > k_done) {
         // A joining task is being destroyed too; a blocked thread must learn
