@@ -317,6 +317,7 @@ private:
                                                 std::memory_order_release,
                                                 std::memory_order_acquire))
             detail::wait_join_waiter(w);
+        detail::external_waiter_leave();
         return m_p->take();
     }
 
@@ -363,7 +364,10 @@ auto run(runtime_options opts, F&& f, A&&... args)
     join_handle<R> h;
     {
         stopper s;
-        h = go(std::forward<F>(f), std::forward<A>(args)...);
+        auto p = detail::make_root(std::forward<F>(f), std::forward<A>(args)...);
+        p->m_main = true;
+        h = detail::adopt_root(p);
+        detail::spawn(p);
         h.m_p->claim_join();
         detail::join_waiter w;
         auto expected = detail::root_base::k_running;
@@ -397,7 +401,15 @@ auto block_on(Aw&& aw)
     auto p = detail::make_root(body);
     p->m_user = false;
     auto h = detail::adopt_root(p);
-    detail::spawn(p);
+    // Counted before the task exists, so that the runtime never sees an
+    // idle moment in which this thread's pending work is invisible.
+    detail::external_waiter_enter();
+    try {
+        detail::spawn(p);
+    } catch (...) {
+        detail::external_waiter_leave();
+        throw;
+    }
     return h.wait_on_thread();
 }
 

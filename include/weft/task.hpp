@@ -21,11 +21,19 @@ namespace detail {
 struct task_access;
 struct task_promise_base;
 
-/// The promise of the task being started synchronously by the innermost
-/// task awaiter on this thread (see task_promise_base). Initial-exec TLS:
-/// one load, no call.
-extern thread_local task_promise_base* t_starting
-    __attribute__((tls_model("initial-exec")));
+// The promise of the task being started synchronously by the innermost task
+// awaiter on this thread (see task_promise_base). These live in the library,
+// out of line on purpose: inlined into a coroutine body, a thread_local's
+// address may be computed once and reused after the coroutine moved to
+// another thread.
+
+/// Marks p as being started on this thread; returns the previous mark.
+task_promise_base* begin_start(task_promise_base* p) noexcept;
+/// Restores the previous mark; true if p finished while being started.
+bool end_start(task_promise_base* p, task_promise_base* saved) noexcept;
+/// From p's final_suspend: true (and the mark consumed) if p's awaiter is
+/// still inside begin_start/end_start on this thread.
+bool finished_while_starting(task_promise_base* p) noexcept;
 
 /// Holds the continuation and the final awaiter.
 ///
@@ -44,10 +52,8 @@ struct task_promise_base : pooled_frame {
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept
         {
             task_promise_base& p = h.promise();
-            if (t_starting == &p) {
-                t_starting = nullptr;
+            if (finished_while_starting(&p))
                 return std::noop_coroutine();
-            }
             return p.m_continuation;
         }
         void await_resume() const noexcept {}
@@ -172,14 +178,11 @@ private:
         {
             detail::task_promise_base* p = &m_coro.promise();
             p->m_continuation = awaiting;
-            detail::task_promise_base* saved = detail::t_starting;
-            detail::t_starting = p;
+            detail::task_promise_base* saved = detail::begin_start(p);
             m_coro.resume();
             // Only this thread's state is touched from here on: if the task
             // suspended, it may already be running elsewhere.
-            bool finished = detail::t_starting != p;
-            detail::t_starting = saved;
-            return !finished;
+            return !detail::end_start(p, saved);
         }
         decltype(auto) await_resume()
         {

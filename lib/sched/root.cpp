@@ -32,6 +32,8 @@ void wait_join_waiter(join_waiter& w) noexcept
 
 void root_base::finish() noexcept
 {
+    if (m_main)
+        main_task_done();
     unregister_task(this);
     auto old = m_join.exchange(k_done, std::memory_order_acq_rel);
     if (old > k_done)

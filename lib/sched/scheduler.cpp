@@ -271,6 +271,9 @@ task_header* worker::find_runnable() noexcept
                 continue;
             }
             // Somebody already took us off the list and is notifying us.
+        } else if (s.m_detect_deadlock &&
+                   s.m_npidle.load(std::memory_order_seq_cst) == s.m_n) {
+            s.check_deadlock();
         }
         wait_notified();
     }
@@ -291,7 +294,8 @@ void worker::loop() noexcept
 
 // ------------------------------------------------------------- scheduler
 
-scheduler::scheduler(unsigned n) : m_n(n), m_shards(new registry_shard[n + 1])
+scheduler::scheduler(unsigned n, bool detect_deadlock)
+    : m_n(n), m_shards(new registry_shard[n + 1]), m_detect_deadlock(detect_deadlock)
 {
     std::uint64_t seed = 0x9e3779b97f4a7c15ULL ^ reinterpret_cast<std::uintptr_t>(this);
     for (unsigned i = 0; i < n; ++i) {
@@ -444,9 +448,13 @@ void scheduler::spawn(task_header* t)
             w->push_back(old, false);
         wakep();
     } else {
+        // Between registering and queueing, the task is live but invisible
+        // to the deadlock check: count this thread as a waker meanwhile.
+        m_external.fetch_add(1, std::memory_order_seq_cst);
         register_task(t, m_n);
         t->m_next = nullptr;
         inject(t, t, 1);
+        m_external.fetch_sub(1, std::memory_order_seq_cst);
     }
 }
 
@@ -459,6 +467,27 @@ void scheduler::ready(task_header* t) noexcept
         t->m_next = nullptr;
         inject(t, t, 1);
     }
+}
+
+void scheduler::check_deadlock() noexcept
+{
+    if (m_main_done.load(std::memory_order_seq_cst) || stopping() ||
+        m_external.load(std::memory_order_seq_cst) != 0)
+        return;
+    {
+        std::lock_guard lk(m_lock);
+        if (m_npidle.load(std::memory_order_seq_cst) != m_n || m_gq_head)
+            return;
+    }
+    if (any_work_visible() || live_user_tasks() == 0)
+        return;
+    // Nothing is runnable, every worker is idle, and no thread outside the
+    // runtime is waiting on it: every live task waits for another one.
+    if (m_main_done.load(std::memory_order_seq_cst) || m_external.load() != 0)
+        return;
+    std::fputs("fatal error: all tasks are asleep - deadlock!\n", stderr);
+    std::fflush(stderr);
+    std::_Exit(2);
 }
 
 void scheduler::stop() noexcept
@@ -535,6 +564,24 @@ task_header* require_task(const char* what)
                            " must be awaited inside a weft task (use weft::block_on outside)");
 }
 
+void external_waiter_enter() noexcept
+{
+    if (auto s = g_sched.load(std::memory_order_acquire))
+        s->m_external.fetch_add(1, std::memory_order_seq_cst);
+}
+
+void external_waiter_leave() noexcept
+{
+    if (auto s = g_sched.load(std::memory_order_acquire))
+        s->m_external.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void main_task_done() noexcept
+{
+    if (auto s = g_sched.load(std::memory_order_acquire))
+        s->main_done();
+}
+
 void unregister_task(task_header* t) noexcept
 {
     if (auto s = g_sched.load(std::memory_order_acquire))
@@ -549,7 +596,7 @@ void runtime_start(const runtime_options& opts)
     if (g_sched.load())
         throw std::logic_error("weft::run: a runtime is already running");
     unsigned n = opts.workers ? opts.workers : default_workers();
-    auto s = new scheduler(n);
+    auto s = new scheduler(n, opts.detect_deadlock);
     s->start();
     g_sched.store(s, std::memory_order_release);
 }

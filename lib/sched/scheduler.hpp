@@ -75,7 +75,7 @@ struct worker {
 /// Owns the workers of one running runtime.
 class scheduler {
 public:
-    explicit scheduler(unsigned workers);
+    scheduler(unsigned workers, bool detect_deadlock);
     ~scheduler();
     void start();
     /// Stops the workers (after their running task suspends) and destroys
@@ -93,12 +93,20 @@ public:
 
     bool stopping() const noexcept { return m_stopping.load(std::memory_order_acquire); }
 
+    /// The main task finished: idleness from now on is the runtime winding
+    /// down, not a deadlock.
+    void main_done() noexcept { m_main_done.store(true, std::memory_order_seq_cst); }
+    std::atomic<int> m_external{0};
+
 private:
     friend struct worker;
 
     task_header* global_get(worker* w) noexcept;
     bool any_work_visible() const noexcept;
     void register_task(task_header* t, unsigned shard) noexcept;
+    /// Called by the last worker to go idle: if nothing can ever wake a
+    /// task, report the deadlock and exit like Go does.
+    void check_deadlock() noexcept;
 
     unsigned m_n;
     std::vector<std::unique_ptr<worker>> m_workers;
@@ -114,7 +122,12 @@ private:
     alignas(cache_line) std::atomic<unsigned> m_npidle{0};
     std::atomic<unsigned> m_nspinning{0};
     std::atomic<bool> m_stopping{false};
+    std::atomic<bool> m_main_done{false};
+    const bool m_detect_deadlock;
 };
+
+/// Records that run()'s main task finished.
+void main_task_done() noexcept;
 
 /// Removes a finished task from the registry of the running runtime.
 void unregister_task(task_header* t) noexcept;

@@ -29,6 +29,8 @@ struct task_header {
     /// False for runtime-internal tasks (block_on bridges): not counted by
     /// num_tasks().
     bool m_user = true;
+    /// The main task of run(): its end stops the runtime.
+    bool m_main = false;
     std::uint64_t m_id = 0;
 
     /// Destroys the task's user frames without resuming it (runtime
@@ -50,6 +52,11 @@ void spawn(task_header* t);
 
 /// Puts the running task at the back of its worker's queue.
 void yield_current(task_header* t) noexcept;
+
+/// A thread outside the runtime waits for a task (block_on) and may wake
+/// others: while any does, an idle runtime is not deadlocked.
+void external_waiter_enter() noexcept;
+void external_waiter_leave() noexcept;
 
 /// Throws std::logic_error unless called from inside a weft task.
 task_header* require_task(const char* what);

@@ -1,3 +1,5 @@
+// Per-thread state used from inline code: select's random source and the
+// synchronous-completion mark of task awaits.
 #include <weft/detail/select_core.hpp>
 
 #include <chrono>
@@ -21,5 +23,29 @@ std::uint32_t fast_random() noexcept
 #include <weft/task.hpp>
 
 namespace weft::detail {
+
+namespace {
 thread_local task_promise_base* t_starting = nullptr;
+}
+
+task_promise_base* begin_start(task_promise_base* p) noexcept
+{
+    return std::exchange(t_starting, p);
+}
+
+bool end_start(task_promise_base* p, task_promise_base* saved) noexcept
+{
+    bool finished = t_starting != p;
+    t_starting = saved;
+    return finished;
+}
+
+bool finished_while_starting(task_promise_base* p) noexcept
+{
+    if (t_starting != p)
+        return false;
+    t_starting = nullptr;
+    return true;
+}
+
 } // namespace weft::detail
