@@ -20,6 +20,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -61,6 +62,29 @@ unsigned default_workers() noexcept
     }
     unsigned n = std::thread::hardware_concurrency();
     return n ? n : 1;
+}
+
+/// Threads of this process (the num_threads field of /proc/self/stat);
+/// a large number when it cannot be read, which disables the caller's check.
+unsigned process_threads() noexcept
+{
+    std::FILE* f = std::fopen("/proc/self/stat", "r");
+    if (!f)
+        return ~0u;
+    char buf[1024];
+    std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[n] = '\0';
+    // Fields after the command name, which ends with the last ')'.
+    const char* p = std::strrchr(buf, ')');
+    if (!p)
+        return ~0u;
+    // num_threads is field 20; the text after ')' starts at field 3.
+    int field = 2;
+    for (++p; *p && field < 20; ++p)
+        if (*p == ' ')
+            ++field;
+    return *p ? static_cast<unsigned>(std::strtoul(p, nullptr, 10)) : ~0u;
 }
 
 constexpr std::uint32_t k_global_poll_interval = 61;
@@ -454,7 +478,7 @@ void scheduler::spawn(task_header* t)
         register_task(t, m_n);
         t->m_next = nullptr;
         inject(t, t, 1);
-        m_external.fetch_sub(1, std::memory_order_seq_cst);
+        external_leave();
     }
 }
 
@@ -469,6 +493,14 @@ void scheduler::ready(task_header* t) noexcept
     }
 }
 
+void scheduler::external_leave() noexcept
+{
+    // A worker that went idle meanwhile skipped its check because of us.
+    if (m_external.fetch_sub(1, std::memory_order_seq_cst) == 1 && m_detect_deadlock &&
+        m_npidle.load(std::memory_order_seq_cst) == m_n)
+        check_deadlock();
+}
+
 void scheduler::check_deadlock() noexcept
 {
     if (m_main_done.load(std::memory_order_seq_cst) || stopping() ||
@@ -481,8 +513,12 @@ void scheduler::check_deadlock() noexcept
     }
     if (any_work_visible() || live_user_tasks() == 0)
         return;
-    // Nothing is runnable, every worker is idle, and no thread outside the
-    // runtime is waiting on it: every live task waits for another one.
+    // Nothing is runnable and every worker is idle. Any thread besides the
+    // workers and run()'s caller could still wake a task (a plain thread may
+    // call block_on or close a channel later), so only a process without
+    // such threads is known to be stuck: every live task waits for another.
+    if (process_threads() > m_n + 1)
+        return;
     if (m_main_done.load(std::memory_order_seq_cst) || m_external.load() != 0)
         return;
     std::fputs("fatal error: all tasks are asleep - deadlock!\n", stderr);
@@ -573,7 +609,7 @@ void external_waiter_enter() noexcept
 void external_waiter_leave() noexcept
 {
     if (auto s = g_sched.load(std::memory_order_acquire))
-        s->m_external.fetch_sub(1, std::memory_order_seq_cst);
+        s->external_leave();
 }
 
 void main_task_done() noexcept

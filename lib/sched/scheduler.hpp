@@ -96,7 +96,10 @@ public:
     /// The main task finished: idleness from now on is the runtime winding
     /// down, not a deadlock.
     void main_done() noexcept { m_main_done.store(true, std::memory_order_seq_cst); }
+    /// Threads outside the runtime that are about to wake a task or wait
+    /// for one (block_on, foreign spawn).
     std::atomic<int> m_external{0};
+    void external_leave() noexcept;
 
 private:
     friend struct worker;
