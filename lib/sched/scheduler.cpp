@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
@@ -86,6 +87,17 @@ unsigned process_threads() noexcept
             ++field;
     return *p ? static_cast<unsigned>(std::strtoul(p, nullptr, 10)) : ~0u;
 }
+
+// ThreadSanitizer starts helper threads of its own (one or more, more after
+// fork), so thread counting cannot tell them from the program's. Sanitizer
+// builds therefore ignore the count and instead require the stuck state to
+// last k_deadlock_grace with no activity from outside the workers.
+#if defined(WEFT_TSAN)
+constexpr bool k_count_threads = false;
+#else
+constexpr bool k_count_threads = true;
+#endif
+constexpr std::chrono::milliseconds k_deadlock_grace{1000};
 
 constexpr std::uint32_t k_global_poll_interval = 61;
 constexpr std::uint32_t k_runnext_streak_max = 3;
@@ -475,6 +487,7 @@ void scheduler::spawn(task_header* t)
         // Between registering and queueing, the task is live but invisible
         // to the deadlock check: count this thread as a waker meanwhile.
         m_external.fetch_add(1, std::memory_order_seq_cst);
+        m_foreign_activity.fetch_add(1, std::memory_order_relaxed);
         register_task(t, m_n);
         t->m_next = nullptr;
         inject(t, t, 1);
@@ -488,6 +501,7 @@ void scheduler::ready(task_header* t) noexcept
     if (w && w->m_sched == this) {
         w->put_runnext(t);
     } else {
+        m_foreign_activity.fetch_add(1, std::memory_order_relaxed);
         t->m_next = nullptr;
         inject(t, t, 1);
     }
@@ -495,31 +509,48 @@ void scheduler::ready(task_header* t) noexcept
 
 void scheduler::external_leave() noexcept
 {
-    // A worker that went idle meanwhile skipped its check because of us.
+    // A worker that went idle meanwhile skipped its check because of us:
+    // wake one, so that it looks again when it goes back to sleep. (Not
+    // checked here: this thread is the likeliest to wake a task next.)
     if (m_external.fetch_sub(1, std::memory_order_seq_cst) == 1 && m_detect_deadlock &&
         m_npidle.load(std::memory_order_seq_cst) == m_n)
-        check_deadlock();
+        wakep();
+}
+
+bool scheduler::stuck() noexcept
+{
+    if (m_main_done.load(std::memory_order_seq_cst) || stopping() ||
+        m_external.load(std::memory_order_seq_cst) != 0)
+        return false;
+    {
+        std::lock_guard lk(m_lock);
+        if (m_npidle.load(std::memory_order_seq_cst) != m_n || m_gq_head)
+            return false;
+    }
+    return !any_work_visible() && live_user_tasks() != 0;
 }
 
 void scheduler::check_deadlock() noexcept
 {
-    if (m_main_done.load(std::memory_order_seq_cst) || stopping() ||
-        m_external.load(std::memory_order_seq_cst) != 0)
-        return;
-    {
-        std::lock_guard lk(m_lock);
-        if (m_npidle.load(std::memory_order_seq_cst) != m_n || m_gq_head)
-            return;
-    }
-    if (any_work_visible() || live_user_tasks() == 0)
+    if (!stuck())
         return;
     // Nothing is runnable and every worker is idle. Any thread besides the
     // workers and run()'s caller could still wake a task (a plain thread may
     // call block_on or close a channel later), so only a process without
     // such threads is known to be stuck: every live task waits for another.
-    if (process_threads() > m_n + 1)
-        return;
-    if (m_main_done.load(std::memory_order_seq_cst) || m_external.load() != 0)
+    if (k_count_threads) {
+        if (process_threads() > m_n + 1)
+            return;
+    } else {
+        auto epoch = m_foreign_activity.load(std::memory_order_seq_cst);
+        auto deadline = std::chrono::steady_clock::now() + k_deadlock_grace;
+        while (std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            if (!stuck() || m_foreign_activity.load(std::memory_order_seq_cst) != epoch)
+                return;
+        }
+    }
+    if (!stuck())
         return;
     std::fputs("fatal error: all tasks are asleep - deadlock!\n", stderr);
     std::fflush(stderr);
@@ -602,8 +633,10 @@ task_header* require_task(const char* what)
 
 void external_waiter_enter() noexcept
 {
-    if (auto s = g_sched.load(std::memory_order_acquire))
+    if (auto s = g_sched.load(std::memory_order_acquire)) {
         s->m_external.fetch_add(1, std::memory_order_seq_cst);
+        s->m_foreign_activity.fetch_add(1, std::memory_order_relaxed);
+    }
 }
 
 void external_waiter_leave() noexcept

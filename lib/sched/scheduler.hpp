@@ -99,6 +99,8 @@ public:
     /// Threads outside the runtime that are about to wake a task or wait
     /// for one (block_on, foreign spawn).
     std::atomic<int> m_external{0};
+    /// Bumped whenever a thread outside the workers wakes or spawns a task.
+    std::atomic<std::uint64_t> m_foreign_activity{0};
     void external_leave() noexcept;
 
 private:
@@ -110,6 +112,7 @@ private:
     /// Called by the last worker to go idle: if nothing can ever wake a
     /// task, report the deadlock and exit like Go does.
     void check_deadlock() noexcept;
+    bool stuck() noexcept;
 
     unsigned m_n;
     std::vector<std::unique_ptr<worker>> m_workers;
