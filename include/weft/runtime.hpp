@@ -55,7 +55,6 @@ struct root_base : task_header, pooled_frame {
     std::atomic<bool> m_joined{false};
     bool m_abandoned = false;
     std::exception_ptr m_exception;
-    std::coroutine_handle<> m_self;
 
     static constexpr std::uintptr_t k_running = 0;
     static constexpr std::uintptr_t k_done = 1;
@@ -115,9 +114,7 @@ struct root_promise final : root_base {
     }
     root_task<R> get_return_object() noexcept
     {
-        auto h = std::coroutine_handle<root_promise>::from_promise(*this);
-        m_self = h;
-        return {h};
+        return {std::coroutine_handle<root_promise>::from_promise(*this)};
     }
     template <class U>
     void return_value(U&& v)
@@ -142,9 +139,7 @@ template <>
 struct root_promise<void> final : root_base {
     root_task<void> get_return_object() noexcept
     {
-        auto h = std::coroutine_handle<root_promise>::from_promise(*this);
-        m_self = h;
-        return {h};
+        return {std::coroutine_handle<root_promise>::from_promise(*this)};
     }
     void return_void() noexcept {}
     void take() { rethrow_if_failed(); }
@@ -170,11 +165,15 @@ struct get_root_promise {
 // here hold only pointers: GCC 12 mishandles non-trivial members of co_await
 // operand temporaries.)
 template <class R>
-void abandon_root(task_header* t) noexcept
+void root_ops(task_header* t, task_header::op o) noexcept
 {
     auto p = static_cast<root_promise<R>*>(t);
-    task_access::destroy(p->m_inner);
-    root_base::abandon(t);
+    if (o == task_header::op::abandon) {
+        task_access::destroy(p->m_inner);
+        root_base::abandon(t);
+    } else {
+        std::coroutine_handle<root_promise<R>>::from_promise(*p).destroy();
+    }
 }
 
 // Root bodies take f and args by value: they live in the root frame for the
@@ -215,8 +214,8 @@ auto make_root(F&& f, A&&... args)
         p = &root_body<R, std::decay_t<F>, std::decay_t<A>...>(std::forward<F>(f),
                                                                std::forward<A>(args)...)
                  .m_coro.promise();
-    p->m_resume = p->m_self;
-    p->m_abandon = &abandon_root<R>;
+    p->m_resume = std::coroutine_handle<root_promise<R>>::from_promise(*p);
+    p->m_ops = &root_ops<R>;
     return p;
 }
 

@@ -62,7 +62,7 @@ void root_base::release() noexcept
         return;
     if (m_exception && !m_abandoned && !m_joined.load(std::memory_order_relaxed))
         unhandled_task_exception(this, m_exception);
-    m_self.destroy();
+    m_ops(this, op::destroy);
 }
 
 void root_base::claim_join()

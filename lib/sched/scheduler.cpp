@@ -53,12 +53,15 @@ std::uint64_t next_task_id() noexcept
     return t_id_next++;
 }
 
+// Registry shard indexes are 16-bit; one shard is for non-worker threads.
+constexpr long k_max_workers = 4096;
+
 unsigned default_workers() noexcept
 {
     if (const char* env = std::getenv("WEFT_MAXPROCS")) {
         char* end = nullptr;
         long v = std::strtol(env, &end, 10);
-        if (end != env && *end == '\0' && v > 0 && v <= 4096)
+        if (end != env && *end == '\0' && v > 0 && v <= k_max_workers)
             return static_cast<unsigned>(v);
     }
     unsigned n = std::thread::hardware_concurrency();
@@ -436,7 +439,7 @@ task_header* scheduler::global_get(worker* w) noexcept
 void scheduler::register_task(task_header* t, unsigned shard) noexcept
 {
     auto& s = m_shards[shard];
-    t->m_shard = shard;
+    t->m_shard = static_cast<std::uint16_t>(shard);
     t->m_reg_prev = nullptr;
     spin_guard g(s.m_lock);
     t->m_reg_next = s.m_head;
@@ -581,7 +584,7 @@ void scheduler::stop() noexcept
             break;
         for (auto t : live) {
             unregister_task(t);
-            t->m_abandon(t);
+            t->m_ops(t, task_header::op::abandon);
         }
     }
     std::lock_guard lk(m_lock);
@@ -608,7 +611,7 @@ void spawn(task_header* t)
     auto s = g_sched.load(std::memory_order_acquire);
     if (!s) {
         // Not queued anywhere: release the frame before reporting.
-        t->m_abandon(t);
+        t->m_ops(t, task_header::op::abandon);
         throw std::logic_error("weft::go: no runtime is running (start one with weft::run)");
     }
     s->spawn(t);
@@ -665,6 +668,8 @@ void runtime_start(const runtime_options& opts)
     if (g_sched.load())
         throw std::logic_error("weft::run: a runtime is already running");
     unsigned n = opts.workers ? opts.workers : default_workers();
+    if (n > k_max_workers)
+        throw std::invalid_argument("weft::run: more than 4096 workers");
     auto s = new scheduler(n, opts.detect_deadlock);
     s->start();
     g_sched.store(s, std::memory_order_release);

@@ -25,17 +25,20 @@ struct task_header {
     /// the registry shard lock of m_shard.
     task_header* m_reg_prev = nullptr;
     task_header* m_reg_next = nullptr;
-    std::uint32_t m_shard = 0;
+    std::uint64_t m_id = 0;
+
+    /// What the runtime may do to a task without resuming it.
+    enum class op { abandon, destroy };
+    /// abandon: runtime shutdown: destroy the user frames and drop the
+    /// scheduler's reference. destroy: free the root frame.
+    void (*m_ops)(task_header*, op) noexcept = nullptr;
+
+    std::uint16_t m_shard = 0;
     /// False for runtime-internal tasks (block_on bridges): not counted by
     /// num_tasks().
     bool m_user = true;
     /// The main task of run(): its end stops the runtime.
     bool m_main = false;
-    std::uint64_t m_id = 0;
-
-    /// Destroys the task's user frames without resuming it (runtime
-    /// shutdown) and drops the scheduler's reference to the root frame.
-    void (*m_abandon)(task_header*) noexcept = nullptr;
 };
 
 /// The task running on this thread, or nullptr outside tasks.
