@@ -95,10 +95,10 @@ public:
             return true;
         }
         detail::task_header* wake = nullptr;
-        detail::task_header* self = detail::current_task();
         {
             detail::spin_guard g(m_ch->lock());
             if (m_ch->recv_locked(m_value, wake) == detail::chan_result::would_block) {
+                detail::task_header* self = detail::current_task();
                 if (!self)
                     goto no_task;
                 m_w.m_task = self;
@@ -166,12 +166,12 @@ public:
             return true;
         }
         detail::task_header* wake = nullptr;
-        detail::task_header* self = detail::current_task();
+        detail::task_header* self = nullptr;
         detail::chan_result r;
         {
             detail::spin_guard g(m_ch->lock());
             r = m_ch->send_locked(std::move(m_value), wake);
-            if (r == detail::chan_result::would_block && self) {
+            if (r == detail::chan_result::would_block && (self = detail::current_task())) {
                 m_w.m_task = self;
                 m_w.m_slot = &m_value;
                 self->m_resume = h;
