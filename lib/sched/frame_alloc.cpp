@@ -135,7 +135,7 @@ struct thread_cache {
     }
 };
 
-thread_local thread_cache t_cache;
+WEFT_TLS thread_cache t_cache;
 
 inline std::size_t class_of(std::size_t n) noexcept { return (n + k_granule - 1) / k_granule - 1; }
 

@@ -34,14 +34,14 @@ namespace weft::detail {
 namespace {
 
 std::atomic<scheduler*> g_sched{nullptr};
-thread_local worker* t_worker = nullptr;
-thread_local task_header* t_current = nullptr;
+WEFT_TLS worker* t_worker = nullptr;
+WEFT_TLS task_header* t_current = nullptr;
 
 // Task ids come from a global counter in batches, so spawning does not
 // share a cache line between workers.
 std::atomic<std::uint64_t> g_next_id{1};
-thread_local std::uint64_t t_id_next = 0;
-thread_local std::uint64_t t_id_end = 0;
+WEFT_TLS std::uint64_t t_id_next = 0;
+WEFT_TLS std::uint64_t t_id_end = 0;
 constexpr std::uint64_t k_id_batch = 1024;
 
 std::uint64_t next_task_id() noexcept
@@ -181,10 +181,23 @@ void worker::push_back(task_header* t, bool wake) noexcept
 
 void worker::put_runnext(task_header* t) noexcept
 {
-    // A sibling is woken only when this leaves stealable work behind: the
-    // readied task itself usually runs here as soon as the waker suspends.
-    if (auto old = m_runnext.exchange(t, std::memory_order_acq_rel))
+    // runnext belongs to this worker alone (no thief takes it), so plain
+    // loads and stores do: a hand-off between two tasks costs no locked
+    // instruction here. A sibling is woken only when this leaves stealable
+    // work behind: the readied task itself usually runs on this worker as
+    // soon as the waker suspends.
+    auto old = m_runnext.load(std::memory_order_relaxed);
+    m_runnext.store(t, std::memory_order_relaxed);
+    if (old)
         push_back(old, true);
+}
+
+task_header* worker::take_runnext() noexcept
+{
+    auto t = m_runnext.load(std::memory_order_relaxed);
+    if (t)
+        m_runnext.store(nullptr, std::memory_order_relaxed);
+    return t;
 }
 
 task_header* worker::steal() noexcept
@@ -192,7 +205,6 @@ task_header* worker::steal() noexcept
     auto& ws = m_sched->m_workers;
     const unsigned n = m_sched->m_n;
     for (int round = 0; round < k_steal_rounds; ++round) {
-        const bool last_round = round == k_steal_rounds - 1;
         unsigned start = next_random() % n;
         for (unsigned i = 0; i < n; ++i) {
             worker* v = ws[(start + i) % n].get();
@@ -204,18 +216,6 @@ task_header* worker::steal() noexcept
                 for (std::uint32_t k = 1; k < got; ++k)
                     push_back(m_steal_buf[k], false);
                 return m_steal_buf[0];
-            }
-            if (last_round) {
-                // The victim is likely about to run its runnext itself;
-                // take it only if it is still there after a short pause.
-                if (v->m_runnext.load(std::memory_order_relaxed)) {
-                    for (int s = 0; s < 64; ++s)
-                        cpu_relax();
-                    auto t = v->m_runnext.load(std::memory_order_acquire);
-                    if (t && v->m_runnext.compare_exchange_strong(t, nullptr,
-                                                                  std::memory_order_acq_rel))
-                        return t;
-                }
             }
         }
     }
@@ -235,7 +235,7 @@ task_header* worker::find_runnable() noexcept
                 return t;
         }
         if (m_streak < k_runnext_streak_max || m_runq.empty()) {
-            if (auto t = m_runnext.exchange(nullptr, std::memory_order_acquire)) {
+            if (auto t = take_runnext()) {
                 ++m_streak;
                 return t;
             }
@@ -243,7 +243,7 @@ task_header* worker::find_runnable() noexcept
         m_streak = 0;
         if (auto t = m_runq.pop())
             return t;
-        if (auto t = m_runnext.exchange(nullptr, std::memory_order_acquire))
+        if (auto t = take_runnext())
             return t;
         if (s.m_gq_size.load(std::memory_order_relaxed) != 0) {
             if (auto t = s.global_get(this))
@@ -483,7 +483,9 @@ void scheduler::spawn(task_header* t)
         register_task(t, w->m_index);
         // Like Go's newproc: the new task runs next on this worker, and an
         // idle sibling is woken to pick up whatever that leaves behind.
-        if (auto old = w->m_runnext.exchange(t, std::memory_order_acq_rel))
+        auto old = w->m_runnext.load(std::memory_order_relaxed);
+        w->m_runnext.store(t, std::memory_order_relaxed);
+        if (old)
             w->push_back(old, false);
         wakep();
     } else {

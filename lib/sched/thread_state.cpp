@@ -1,5 +1,6 @@
 // Per-thread state used from inline code: select's random source and the
 // synchronous-completion mark of task awaits.
+#include <weft/detail/config.hpp>
 #include <weft/detail/select_core.hpp>
 
 #include <chrono>
@@ -7,14 +8,19 @@
 
 namespace weft::detail {
 
+namespace {
+WEFT_TLS std::uint64_t t_random_state = 0;
+}
+
 std::uint32_t fast_random() noexcept
 {
-    // wyrand-style generator, seeded per thread.
-    thread_local std::uint64_t state =
-        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
-        (std::hash<std::thread::id>()(std::this_thread::get_id()) * 0x9e3779b97f4a7c15ULL);
-    state += 0xa0761d6478bd642fULL;
-    __uint128_t m = static_cast<__uint128_t>(state) * (state ^ 0xe7037ed1a0b428dbULL);
+    // wyrand, seeded per thread on first use.
+    if (WEFT_UNLIKELY(t_random_state == 0))
+        t_random_state =
+            static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+            ((std::hash<std::thread::id>()(std::this_thread::get_id()) * 0x9e3779b97f4a7c15ULL) | 1);
+    t_random_state += 0xa0761d6478bd642fULL;
+    __uint128_t m = static_cast<__uint128_t>(t_random_state) * (t_random_state ^ 0xe7037ed1a0b428dbULL);
     return static_cast<std::uint32_t>(static_cast<std::uint64_t>(m >> 64) ^ static_cast<std::uint64_t>(m));
 }
 
@@ -25,7 +31,7 @@ std::uint32_t fast_random() noexcept
 namespace weft::detail {
 
 namespace {
-thread_local task_promise_base* t_starting = nullptr;
+WEFT_TLS task_promise_base* t_starting = nullptr;
 }
 
 task_promise_base* begin_start(task_promise_base* p) noexcept

@@ -17,6 +17,11 @@
 #define WEFT_TSAN 1
 #endif
 
+// Thread-locals of the library are reached from every resume and wake-up;
+// the initial-exec model makes each access one load instead of a call to
+// __tls_get_addr. (libweft.so is meant to be linked, not dlopen'ed late.)
+#define WEFT_TLS thread_local __attribute__((tls_model("initial-exec")))
+
 #define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
