@@ -187,11 +187,29 @@ public:
 
     bool await_suspend(std::coroutine_handle<> h)
     {
-        collect_locks(std::make_index_sequence<N>{});
         std::array<std::uint8_t, N> order;
         detail::random_order(order.data(), N);
-
         detail::task_header* wake = nullptr;
+
+        // Fast path: poll each case alone under its own lock, in random
+        // order. A ready case found this way was ready at that instant; if
+        // several are ready the first in the random order wins, so the
+        // choice stays uniform. Only when none was ready are all locks taken
+        // together, to poll again and enqueue atomically.
+        for (std::size_t k = 0; k < N; ++k) {
+            if (poll_alone(order[k], wake)) {
+                m_chosen = order[k];
+                if (wake)
+                    detail::ready(wake);
+                return false;
+            }
+        }
+        if constexpr (k_defaults != 0) {
+            m_chosen = default_index();
+            return false;
+        }
+
+        collect_locks(std::make_index_sequence<N>{});
         detail::lock_all(m_locks.data(), m_nlocks);
         try {
             for (std::size_t k = 0; k < N; ++k) {
@@ -261,6 +279,24 @@ private:
         };
         (add(std::get<I>(m_cases).lock()), ...);
         m_nlocks = detail::order_locks(m_locks.data(), n);
+    }
+
+    bool poll_alone(std::size_t k, detail::task_header*& wake)
+    {
+        return poll_alone_impl(k, wake, std::make_index_sequence<N>{});
+    }
+    template <std::size_t... I>
+    bool poll_alone_impl(std::size_t k, detail::task_header*& wake, std::index_sequence<I...>)
+    {
+        bool done = false;
+        auto one = [&](auto& c) {
+            if (auto l = c.lock()) {
+                detail::spin_guard g(*l);
+                done = c.poll(wake);
+            }
+        };
+        ((k == I ? one(std::get<I>(m_cases)) : void()), ...);
+        return done;
     }
 
     bool poll_case(std::size_t k, detail::task_header*& wake)
