@@ -1,0 +1,275 @@
+// Channel stress: many producers and consumers, closes racing sends.
+// Iterations scale with WEFT_STRESS_SCALE (default 1).
+#include <weft/chan.hpp>
+
+#include "test_support.hpp"
+
+#include <weft/errors.hpp>
+#include <weft/runtime.hpp>
+#include <weft/task.hpp>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace {
+
+struct mpmc_result {
+    std::vector<int> received; // how often each value arrived
+    std::int64_t total = 0;
+};
+
+/// producers send disjoint ranges of values; consumers record what they get
+/// in their own vectors, merged once everyone is done.
+mpmc_result producers_and_consumers(unsigned workers, std::size_t capacity, int producers, int consumers,
+                                    int per_producer)
+{
+    const int n = producers * per_producer;
+    return weft::run(weft::runtime_options{.workers = workers}, [=]() -> weft::task<mpmc_result> {
+        auto ch = weft::make_chan<int>(capacity);
+        std::vector<weft::join_handle<>> ps;
+        for (int p = 0; p < producers; ++p)
+            ps.push_back(weft::go(
+                [ch, per_producer](int first) -> weft::task<> {
+                    for (int i = 0; i < per_producer; ++i)
+                        co_await ch.send(first + i);
+                },
+                p * per_producer));
+        std::vector<weft::join_handle<std::vector<int>>> cs;
+        for (int c = 0; c < consumers; ++c)
+            cs.push_back(weft::go([ch]() -> weft::task<std::vector<int>> {
+                std::vector<int> got;
+                while (auto v = co_await ch.recv())
+                    got.push_back(*v);
+                co_return got;
+            }));
+        for (auto& h : ps)
+            co_await h;
+        ch.close();
+        mpmc_result r;
+        r.received.assign(static_cast<std::size_t>(n), 0);
+        for (auto& h : cs) {
+            for (int v : co_await h) {
+                ++r.total;
+                if (v >= 0 && v < n)
+                    ++r.received[static_cast<std::size_t>(v)];
+            }
+        }
+        co_return r;
+    });
+}
+
+bool each_exactly_once(const std::vector<int>& counts)
+{
+    for (int c : counts)
+        if (c != 1)
+            return false;
+    return true;
+}
+
+} // namespace
+
+TEST_CASE("many producers and consumers over an unbuffered channel receive every value exactly once")
+{
+    const int per = static_cast<int>(2000 * weft_test::stress_scale());
+    for (unsigned w : weft_test::worker_counts) {
+        CAPTURE(w);
+        const auto r = producers_and_consumers(w, 0, 8, 8, per);
+        CHECK(r.total == 8 * per);
+        CHECK(each_exactly_once(r.received));
+    }
+}
+
+TEST_CASE("many producers and consumers over buffered channels receive every value exactly once")
+{
+    const int per = static_cast<int>(2000 * weft_test::stress_scale());
+    for (unsigned w : weft_test::worker_counts) {
+        for (std::size_t cap : {std::size_t{1}, std::size_t{16}, std::size_t{1024}}) {
+            CAPTURE(w);
+            CAPTURE(cap);
+            const auto r = producers_and_consumers(w, cap, 8, 5, per);
+            CHECK(r.total == 8 * per);
+            CHECK(each_exactly_once(r.received));
+        }
+    }
+}
+
+TEST_CASE("a single consumer sees each producer's values in that producer's order")
+{
+    const int per = static_cast<int>(5000 * weft_test::stress_scale());
+    for (unsigned w : weft_test::worker_counts) {
+        for (std::size_t cap : {std::size_t{0}, std::size_t{8}}) {
+            CAPTURE(w);
+            CAPTURE(cap);
+            const bool ordered = weft::run(weft::runtime_options{.workers = w}, [=]() -> weft::task<bool> {
+                constexpr int producers = 4;
+                auto ch = weft::make_chan<std::pair<int, int>>(cap);
+                for (int p = 0; p < producers; ++p)
+                    weft::go(
+                        [ch, per](int id) -> weft::task<> {
+                            for (int i = 0; i < per; ++i)
+                                co_await ch.send({id, i});
+                        },
+                        p);
+                std::vector<int> next(producers, 0);
+                bool ok = true;
+                for (int n = 0; n < producers * per; ++n) {
+                    auto v = co_await ch.recv();
+                    ok = ok && v && v->second == next[static_cast<std::size_t>(v->first)]++;
+                }
+                co_return ok;
+            });
+            CHECK(ordered);
+        }
+    }
+}
+
+TEST_CASE("sends racing a close deliver exactly the values whose send returned")
+{
+    const int rounds = static_cast<int>(30 * weft_test::stress_scale());
+    for (unsigned w : weft_test::worker_counts) {
+        for (std::size_t cap : {std::size_t{0}, std::size_t{4}}) {
+            CAPTURE(w);
+            CAPTURE(cap);
+            int mismatches = 0;
+            int threw_total = 0;
+            for (int round = 0; round < rounds; ++round) {
+                constexpr int senders = 6;
+                constexpr int limit = 100000;
+                struct outcome {
+                    std::vector<int> sent;     // 1 where send returned normally
+                    std::vector<int> received; // how often each value arrived
+                    int threw = 0;
+                };
+                const auto o = weft::run(weft::runtime_options{.workers = w}, [=]() -> weft::task<outcome> {
+                    auto ch = weft::make_chan<int>(cap);
+                    std::vector<weft::join_handle<std::pair<std::vector<int>, bool>>> ss;
+                    for (int s = 0; s < senders; ++s)
+                        ss.push_back(weft::go(
+                            [ch](int id) -> weft::task<std::pair<std::vector<int>, bool>> {
+                                std::vector<int> sent;
+                                for (int i = 0;; ++i) {
+                                    const int v = id * limit + i;
+                                    try {
+                                        co_await ch.send(v);
+                                    } catch (const weft::closed_channel&) {
+                                        co_return std::pair{sent, true};
+                                    }
+                                    sent.push_back(v);
+                                    if (i + 1 == limit)
+                                        co_return std::pair{sent, false};
+                                }
+                            },
+                            s));
+                    std::vector<weft::join_handle<std::vector<int>>> rs;
+                    for (int r = 0; r < 3; ++r)
+                        rs.push_back(weft::go([ch]() -> weft::task<std::vector<int>> {
+                            std::vector<int> got;
+                            while (auto v = co_await ch.recv())
+                                got.push_back(*v);
+                            co_return got;
+                        }));
+                    for (int i = 0; i < 20 + round % 20; ++i)
+                        co_await weft::this_task::yield();
+                    ch.close();
+                    outcome out;
+                    out.sent.assign(static_cast<std::size_t>(senders * limit), 0);
+                    out.received.assign(static_cast<std::size_t>(senders * limit), 0);
+                    for (auto& h : ss) {
+                        auto [sent, threw] = co_await h;
+                        out.threw += threw ? 1 : 0;
+                        for (int v : sent)
+                            out.sent[static_cast<std::size_t>(v)] = 1;
+                    }
+                    for (auto& h : rs)
+                        for (int v : co_await h)
+                            ++out.received[static_cast<std::size_t>(v)];
+                    co_return out;
+                });
+                for (std::size_t v = 0; v < o.sent.size(); ++v)
+                    mismatches += o.sent[v] != o.received[v] ? 1 : 0;
+                threw_total += o.threw;
+            }
+            CHECK(mismatches == 0);
+            // Every sender ran into the close (none could send `limit` values).
+            CHECK(threw_total == rounds * 6);
+        }
+    }
+}
+
+TEST_CASE("ping-pong over two unbuffered channels keeps strict alternation")
+{
+    const int n = static_cast<int>(20000 * weft_test::stress_scale());
+    for (unsigned w : weft_test::worker_counts) {
+        CAPTURE(w);
+        const bool ok = weft::run(weft::runtime_options{.workers = w}, [n]() -> weft::task<bool> {
+            auto ping = weft::make_chan<int>();
+            auto pong = weft::make_chan<int>();
+            auto h = weft::go([ping, pong]() -> weft::task<> {
+                while (auto v = co_await ping.recv())
+                    co_await pong.send(*v + 1);
+                pong.close();
+            });
+            bool good = true;
+            for (int i = 0; i < n; ++i) {
+                co_await ping.send(2 * i);
+                auto v = co_await pong.recv();
+                good = good && v == std::optional<int>(2 * i + 1);
+            }
+            ping.close();
+            good = good && !(co_await pong.recv());
+            co_await h;
+            co_return good;
+        });
+        CHECK(ok);
+    }
+}
+
+TEST_CASE("try_send and try_recv from many tasks conserve values")
+{
+    const int per = static_cast<int>(5000 * weft_test::stress_scale());
+    for (unsigned w : weft_test::worker_counts) {
+        CAPTURE(w);
+        const auto counts = weft::run(weft::runtime_options{.workers = w}, [per]() -> weft::task<std::vector<int>> {
+            constexpr int producers = 4;
+            constexpr int consumers = 4;
+            auto ch = weft::make_chan<int>(8);
+            std::atomic<int> producers_left{producers};
+            for (int p = 0; p < producers; ++p)
+                weft::go(
+                    [ch, per, &producers_left](int first) -> weft::task<> {
+                        for (int i = 0; i < per; ++i)
+                            while (!ch.try_send(first + i))
+                                co_await weft::this_task::yield();
+                        if (producers_left.fetch_sub(1) == 1)
+                            ch.close();
+                    },
+                    p * per);
+            std::vector<weft::join_handle<std::vector<int>>> cs;
+            for (int c = 0; c < consumers; ++c)
+                cs.push_back(weft::go([ch]() -> weft::task<std::vector<int>> {
+                    std::vector<int> got;
+                    for (;;) {
+                        if (auto v = ch.try_recv()) {
+                            got.push_back(*v);
+                            continue;
+                        }
+                        // Nothing now: block once to learn whether it is closed.
+                        auto v = co_await ch.recv();
+                        if (!v)
+                            co_return got;
+                        got.push_back(*v);
+                    }
+                }));
+            std::vector<int> counts(static_cast<std::size_t>(producers * per), 0);
+            for (auto& h : cs)
+                for (int v : co_await h)
+                    ++counts[static_cast<std::size_t>(v)];
+            co_return counts;
+        });
+        CHECK(each_exactly_once(counts));
+    }
+}

@@ -1,0 +1,84 @@
+// Helpers shared by the unit and stress tests.
+//
+// doctest's assertion macros are meant to be used from one thread at a time.
+// Tasks of a runtime with several workers run on several threads, so tests
+// either collect results and check them from the main task (or after run()
+// returns), or use WEFT_LOCKED_CHECK, which serialises the assertion.
+#pragma once
+
+#include <weft/runtime.hpp>
+#include <weft/task.hpp>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <initializer_list>
+#include <mutex>
+#include <string>
+
+namespace weft_test {
+
+/// The mutex WEFT_LOCKED_CHECK holds while it asserts.
+inline std::mutex& check_mutex()
+{
+    static std::mutex m;
+    return m;
+}
+
+/// Worker counts a test that depends on scheduling runs under: a single
+/// worker (everything interleaves on one thread) and several.
+inline constexpr std::initializer_list<unsigned> worker_counts = {1u, 2u, 4u};
+
+/// The iteration multiplier of the stress suite: WEFT_STRESS_SCALE, default 1.
+inline std::int64_t stress_scale()
+{
+    if (const char* s = std::getenv("WEFT_STRESS_SCALE")) {
+        char* end = nullptr;
+        const long long v = std::strtoll(s, &end, 10);
+        if (end != s && v > 0)
+            return v;
+    }
+    return 1;
+}
+
+/// Counts the live instances of itself (copies and moves included), to prove
+/// that whatever a task captured was destroyed.
+class live_counter {
+public:
+    explicit live_counter(std::atomic<int>& live) noexcept : m_live(&live) { m_live->fetch_add(1); }
+    live_counter(const live_counter& other) noexcept : m_live(other.m_live) { m_live->fetch_add(1); }
+    live_counter(live_counter&& other) noexcept : m_live(other.m_live) { m_live->fetch_add(1); }
+    live_counter& operator=(const live_counter&) = delete;
+    live_counter& operator=(live_counter&&) = delete;
+    ~live_counter() { m_live->fetch_sub(1); }
+
+private:
+    std::atomic<int>* m_live;
+};
+
+/// Yields until pred() holds or `limit` of wall time passes; returns pred().
+/// The limit is generous: it only turns a hang into a failure.
+inline weft::task<bool> eventually(std::function<bool()> pred,
+                                   std::chrono::seconds limit = std::chrono::seconds(60))
+{
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > deadline)
+            co_return pred();
+        co_await weft::this_task::yield();
+    }
+    co_return true;
+}
+
+} // namespace weft_test
+
+/// CHECK that may be used concurrently from tasks on several workers.
+#define WEFT_LOCKED_CHECK(...)                                                                     \
+    do {                                                                                           \
+        std::lock_guard<std::mutex> weft_test_lock_(::weft_test::check_mutex());                   \
+        CHECK(__VA_ARGS__);                                                                        \
+    } while (false)

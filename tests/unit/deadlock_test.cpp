@@ -1,0 +1,101 @@
+// Deadlock detection ends the process, so each scenario runs in a child
+// process. The parent of these tests never starts a runtime itself, which
+// keeps fork() safe.
+#include <weft/runtime.hpp>
+
+#include "test_support.hpp"
+
+#include <weft/chan.hpp>
+#include <weft/mutex.hpp>
+#include <weft/task.hpp>
+
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+
+namespace {
+
+struct child_result {
+    int exit_code = -1; // -1 when the child did not exit normally
+    std::string err;
+};
+
+/// Runs body in a forked child whose stderr is captured.
+child_result run_in_child(const std::function<void()>& body)
+{
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::close(fds[0]);
+        ::dup2(fds[1], STDERR_FILENO);
+        body();
+        std::_Exit(0);
+    }
+    ::close(fds[1]);
+    child_result r;
+    char buf[512];
+    ssize_t n;
+    while ((n = ::read(fds[0], buf, sizeof buf)) > 0)
+        r.err.append(buf, static_cast<std::size_t>(n));
+    ::close(fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (WIFEXITED(status))
+        r.exit_code = WEXITSTATUS(status);
+    return r;
+}
+
+constexpr const char* k_message = "fatal error: all tasks are asleep - deadlock!";
+
+} // namespace
+
+TEST_CASE("a main task blocked forever on a channel is reported as a deadlock")
+{
+    for (unsigned w : {1u, 2u}) {
+        CAPTURE(w);
+        const auto r = run_in_child([w] {
+            weft::run(weft::runtime_options{.workers = w}, []() -> weft::task<> {
+                auto ch = weft::make_chan<int>();
+                (void)co_await ch.recv();
+            });
+        });
+        CHECK(r.exit_code == 2);
+        CHECK(r.err.find(k_message) != std::string::npos);
+    }
+}
+
+TEST_CASE("tasks blocked on each other are reported as a deadlock")
+{
+    const auto r = run_in_child([] {
+        weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+            weft::mutex mu;
+            co_await mu.lock();
+            auto h = weft::go([&mu]() -> weft::task<> { co_await mu.lock(); });
+            co_await h; // h waits for mu, which main holds while it waits for h
+        });
+    });
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(k_message) != std::string::npos);
+}
+
+TEST_CASE("a runtime that finishes normally is not reported as a deadlock")
+{
+    const auto r = run_in_child([] {
+        weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+            auto ch = weft::make_chan<int>();
+            // A task left blocked when main returns is destroyed, not a deadlock.
+            weft::go([ch]() -> weft::task<> { (void)co_await ch.recv(); });
+            co_await weft::this_task::yield();
+        });
+    });
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.find(k_message) == std::string::npos);
+}

@@ -1,0 +1,150 @@
+#include <weft/wait_group.hpp>
+
+#include "test_support.hpp"
+
+#include <weft/runtime.hpp>
+#include <weft/task.hpp>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <stdexcept>
+#include <vector>
+
+TEST_CASE("wait on a wait_group with a zero counter returns immediately")
+{
+    weft::run(weft::runtime_options{.workers = 1}, []() -> weft::task<> {
+        weft::wait_group wg;
+        co_await wg.wait();
+        wg.add(2);
+        wg.done();
+        wg.done();
+        co_await wg.wait();
+        CHECK(true);
+    });
+}
+
+TEST_CASE("a negative wait_group counter throws std::logic_error")
+{
+    weft::wait_group wg;
+    CHECK_THROWS_AS(wg.done(), std::logic_error);
+
+    weft::wait_group wg2;
+    CHECK_THROWS_AS(wg2.add(-1), std::logic_error);
+
+    weft::wait_group wg3;
+    wg3.add(2);
+    CHECK_THROWS_AS(wg3.add(-3), std::logic_error);
+}
+
+TEST_CASE("add with a negative delta counts down like done")
+{
+    weft::run([]() -> weft::task<> {
+        weft::wait_group wg;
+        wg.add(3);
+        wg.add(-2);
+        wg.done();
+        co_await wg.wait();
+        CHECK_THROWS_AS(wg.done(), std::logic_error);
+    });
+}
+
+TEST_CASE("wait returns only after every task called done")
+{
+    for (unsigned w : weft_test::worker_counts) {
+        CAPTURE(w);
+        weft::run(weft::runtime_options{.workers = w}, []() -> weft::task<> {
+            weft::wait_group wg;
+            std::atomic<int> finished{0};
+            constexpr int n = 50;
+            for (int i = 0; i < n; ++i) {
+                wg.add(1);
+                weft::go([&, i]() -> weft::task<> {
+                    for (int k = 0; k < i % 5; ++k)
+                        co_await weft::this_task::yield();
+                    finished.fetch_add(1);
+                    wg.done();
+                });
+            }
+            co_await wg.wait();
+            CHECK(finished.load() == n);
+        });
+    }
+}
+
+TEST_CASE("several tasks can wait on one wait_group")
+{
+    for (unsigned w : weft_test::worker_counts) {
+        CAPTURE(w);
+        weft::run(weft::runtime_options{.workers = w}, []() -> weft::task<> {
+            weft::wait_group wg;
+            wg.add(1);
+            std::atomic<bool> released{false};
+            std::vector<weft::join_handle<bool>> waiters;
+            for (int i = 0; i < 8; ++i)
+                waiters.push_back(weft::go([&]() -> weft::task<bool> {
+                    co_await wg.wait();
+                    co_return released.load();
+                }));
+            for (int i = 0; i < 50; ++i)
+                co_await weft::this_task::yield();
+            released = true;
+            wg.done();
+            for (auto& h : waiters)
+                CHECK(co_await h);
+        });
+    }
+}
+
+TEST_CASE("a wait_group can be reused after its counter reaches zero")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        weft::wait_group wg;
+        for (int round = 0; round < 20; ++round) {
+            std::atomic<int> count{0};
+            wg.add(5);
+            for (int i = 0; i < 5; ++i)
+                weft::go([&]() -> weft::task<> {
+                    count.fetch_add(1);
+                    wg.done();
+                    co_return;
+                });
+            co_await wg.wait();
+            CHECK(count.load() == 5);
+        }
+    });
+}
+
+TEST_CASE("a wait_group counts correctly under contention")
+{
+    for (unsigned w : weft_test::worker_counts) {
+        CAPTURE(w);
+        std::atomic<int> finished{0};
+        weft::run(weft::runtime_options{.workers = w}, [&finished]() -> weft::task<> {
+            weft::wait_group wg;
+            weft::wait_group started;
+            constexpr int spawners = 8;
+            constexpr int per = 100;
+            started.add(spawners);
+            wg.add(spawners);
+            for (int s = 0; s < spawners; ++s)
+                weft::go([&]() -> weft::task<> {
+                    // Each spawner adds for its children concurrently with the others.
+                    for (int i = 0; i < per; ++i) {
+                        wg.add(1);
+                        weft::go([&]() -> weft::task<> {
+                            finished.fetch_add(1);
+                            wg.done();
+                            co_return;
+                        });
+                    }
+                    started.done();
+                    wg.done();
+                    co_return;
+                });
+            co_await started.wait();
+            co_await wg.wait();
+            CHECK(finished.load() == spawners * per);
+        });
+    }
+}

@@ -1,0 +1,3 @@
+module weft/tools/bench/go
+
+go 1.19
