@@ -28,8 +28,8 @@ struct mpmc_result {
 
 /// producers send disjoint ranges of values; consumers record what they get
 /// in their own vectors, merged once everyone is done.
-mpmc_result producers_and_consumers(unsigned workers, std::size_t capacity, int producers, int consumers,
-                                    int per_producer)
+mpmc_result producers_and_consumers(unsigned workers, std::size_t capacity, int producers,
+                                    int consumers, int per_producer)
 {
     const int n = producers * per_producer;
     return weft::run(weft::runtime_options{.workers = workers}, [=]() -> weft::task<mpmc_result> {
@@ -41,7 +41,7 @@ mpmc_result producers_and_consumers(unsigned workers, std::size_t capacity, int 
                     for (int i = 0; i < per_producer; ++i)
                         co_await ch.send(first + i);
                 },
-                p * per_producer));
+                p* per_producer));
         std::vector<weft::join_handle<std::vector<int>>> cs;
         for (int c = 0; c < consumers; ++c)
             cs.push_back(weft::go([ch]() -> weft::task<std::vector<int>> {
@@ -76,7 +76,8 @@ bool each_exactly_once(const std::vector<int>& counts)
 
 } // namespace
 
-TEST_CASE("many producers and consumers over an unbuffered channel receive every value exactly once")
+TEST_CASE(
+    "many producers and consumers over an unbuffered channel receive every value exactly once")
 {
     const int per = static_cast<int>(2000 * weft_test::stress_scale());
     for (unsigned w : weft_test::worker_counts) {
@@ -108,24 +109,25 @@ TEST_CASE("a single consumer sees each producer's values in that producer's orde
         for (std::size_t cap : {std::size_t{0}, std::size_t{8}}) {
             CAPTURE(w);
             CAPTURE(cap);
-            const bool ordered = weft::run(weft::runtime_options{.workers = w}, [=]() -> weft::task<bool> {
-                constexpr int producers = 4;
-                auto ch = weft::make_chan<std::pair<int, int>>(cap);
-                for (int p = 0; p < producers; ++p)
-                    weft::go(
-                        [ch, per](int id) -> weft::task<> {
-                            for (int i = 0; i < per; ++i)
-                                co_await ch.send({id, i});
-                        },
-                        p);
-                std::vector<int> next(producers, 0);
-                bool ok = true;
-                for (int n = 0; n < producers * per; ++n) {
-                    auto v = co_await ch.recv();
-                    ok = ok && v && v->second == next[static_cast<std::size_t>(v->first)]++;
-                }
-                co_return ok;
-            });
+            const bool ordered =
+                weft::run(weft::runtime_options{.workers = w}, [=]() -> weft::task<bool> {
+                    constexpr int producers = 4;
+                    auto ch = weft::make_chan<std::pair<int, int>>(cap);
+                    for (int p = 0; p < producers; ++p)
+                        weft::go(
+                            [ch, per](int id) -> weft::task<> {
+                                for (int i = 0; i < per; ++i)
+                                    co_await ch.send({id, i});
+                            },
+                            p);
+                    std::vector<int> next(producers, 0);
+                    bool ok = true;
+                    for (int n = 0; n < producers * per; ++n) {
+                        auto v = co_await ch.recv();
+                        ok = ok && v && v->second == next[static_cast<std::size_t>(v->first)]++;
+                    }
+                    co_return ok;
+                });
             CHECK(ordered);
         }
     }
@@ -151,47 +153,48 @@ TEST_CASE("sends racing a close deliver exactly the values whose send returned")
                     std::vector<int> received;
                     int threw = 0;
                 };
-                auto o = weft::run(weft::runtime_options{.workers = w}, [=]() -> weft::task<outcome> {
-                    auto ch = weft::make_chan<int>(cap);
-                    std::vector<weft::join_handle<std::vector<int>>> ss;
-                    std::atomic<int> threw{0};
-                    for (int s = 0; s < k_racing_senders; ++s)
-                        ss.push_back(weft::go(
-                            [ch, &threw](int id) -> weft::task<std::vector<int>> {
-                                std::vector<int> sent;
-                                for (int i = 0;; ++i) {
-                                    const int v = i * k_racing_senders + id;
-                                    try {
-                                        co_await ch.send(v);
-                                    } catch (const weft::closed_channel&) {
-                                        threw.fetch_add(1);
-                                        co_return sent;
+                auto o =
+                    weft::run(weft::runtime_options{.workers = w}, [=]() -> weft::task<outcome> {
+                        auto ch = weft::make_chan<int>(cap);
+                        std::vector<weft::join_handle<std::vector<int>>> ss;
+                        std::atomic<int> threw{0};
+                        for (int s = 0; s < k_racing_senders; ++s)
+                            ss.push_back(weft::go(
+                                [ch, &threw](int id) -> weft::task<std::vector<int>> {
+                                    std::vector<int> sent;
+                                    for (int i = 0;; ++i) {
+                                        const int v = i * k_racing_senders + id;
+                                        try {
+                                            co_await ch.send(v);
+                                        } catch (const weft::closed_channel&) {
+                                            threw.fetch_add(1);
+                                            co_return sent;
+                                        }
+                                        sent.push_back(v);
                                     }
-                                    sent.push_back(v);
-                                }
-                            },
-                            s));
-                    std::vector<weft::join_handle<std::vector<int>>> rs;
-                    for (int r = 0; r < 3; ++r)
-                        rs.push_back(weft::go([ch]() -> weft::task<std::vector<int>> {
-                            std::vector<int> got;
-                            while (auto v = co_await ch.recv())
-                                got.push_back(*v);
-                            co_return got;
-                        }));
-                    for (int i = 0; i < 20 + round % 20; ++i)
-                        co_await weft::this_task::yield();
-                    ch.close();
-                    outcome out;
-                    for (auto& h : ss)
-                        for (int v : co_await h)
-                            out.sent.push_back(v);
-                    for (auto& h : rs)
-                        for (int v : co_await h)
-                            out.received.push_back(v);
-                    out.threw = threw.load();
-                    co_return out;
-                });
+                                },
+                                s));
+                        std::vector<weft::join_handle<std::vector<int>>> rs;
+                        for (int r = 0; r < 3; ++r)
+                            rs.push_back(weft::go([ch]() -> weft::task<std::vector<int>> {
+                                std::vector<int> got;
+                                while (auto v = co_await ch.recv())
+                                    got.push_back(*v);
+                                co_return got;
+                            }));
+                        for (int i = 0; i < 20 + round % 20; ++i)
+                            co_await weft::this_task::yield();
+                        ch.close();
+                        outcome out;
+                        for (auto& h : ss)
+                            for (int v : co_await h)
+                                out.sent.push_back(v);
+                        for (auto& h : rs)
+                            for (int v : co_await h)
+                                out.received.push_back(v);
+                        out.threw = threw.load();
+                        co_return out;
+                    });
                 std::sort(o.sent.begin(), o.sent.end());
                 std::sort(o.received.begin(), o.received.end());
                 mismatches += o.sent != o.received ? 1 : 0;
@@ -237,43 +240,44 @@ TEST_CASE("try_send and try_recv from many tasks conserve values")
     const int per = static_cast<int>(5000 * weft_test::stress_scale());
     for (unsigned w : weft_test::worker_counts) {
         CAPTURE(w);
-        const auto counts = weft::run(weft::runtime_options{.workers = w}, [per]() -> weft::task<std::vector<int>> {
-            constexpr int producers = 4;
-            constexpr int consumers = 4;
-            auto ch = weft::make_chan<int>(8);
-            std::atomic<int> producers_left{producers};
-            for (int p = 0; p < producers; ++p)
-                weft::go(
-                    [ch, per, &producers_left](int first) -> weft::task<> {
-                        for (int i = 0; i < per; ++i)
-                            while (!ch.try_send(first + i))
-                                co_await weft::this_task::yield();
-                        if (producers_left.fetch_sub(1) == 1)
-                            ch.close();
-                    },
-                    p * per);
-            std::vector<weft::join_handle<std::vector<int>>> cs;
-            for (int c = 0; c < consumers; ++c)
-                cs.push_back(weft::go([ch]() -> weft::task<std::vector<int>> {
-                    std::vector<int> got;
-                    for (;;) {
-                        if (auto v = ch.try_recv()) {
+        const auto counts =
+            weft::run(weft::runtime_options{.workers = w}, [per]() -> weft::task<std::vector<int>> {
+                constexpr int producers = 4;
+                constexpr int consumers = 4;
+                auto ch = weft::make_chan<int>(8);
+                std::atomic<int> producers_left{producers};
+                for (int p = 0; p < producers; ++p)
+                    weft::go(
+                        [ch, per, &producers_left](int first) -> weft::task<> {
+                            for (int i = 0; i < per; ++i)
+                                while (!ch.try_send(first + i))
+                                    co_await weft::this_task::yield();
+                            if (producers_left.fetch_sub(1) == 1)
+                                ch.close();
+                        },
+                        p* per);
+                std::vector<weft::join_handle<std::vector<int>>> cs;
+                for (int c = 0; c < consumers; ++c)
+                    cs.push_back(weft::go([ch]() -> weft::task<std::vector<int>> {
+                        std::vector<int> got;
+                        for (;;) {
+                            if (auto v = ch.try_recv()) {
+                                got.push_back(*v);
+                                continue;
+                            }
+                            // Nothing now: block once to learn whether it is closed.
+                            auto v = co_await ch.recv();
+                            if (!v)
+                                co_return got;
                             got.push_back(*v);
-                            continue;
                         }
-                        // Nothing now: block once to learn whether it is closed.
-                        auto v = co_await ch.recv();
-                        if (!v)
-                            co_return got;
-                        got.push_back(*v);
-                    }
-                }));
-            std::vector<int> counts(static_cast<std::size_t>(producers * per), 0);
-            for (auto& h : cs)
-                for (int v : co_await h)
-                    ++counts[static_cast<std::size_t>(v)];
-            co_return counts;
-        });
+                    }));
+                std::vector<int> counts(static_cast<std::size_t>(producers * per), 0);
+                for (auto& h : cs)
+                    for (int v : co_await h)
+                        ++counts[static_cast<std::size_t>(v)];
+                co_return counts;
+            });
         CHECK(each_exactly_once(counts));
     }
 }

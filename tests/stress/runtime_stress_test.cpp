@@ -99,7 +99,8 @@ TEST_CASE("many plain threads block_on a running runtime at once")
         long s = 0;
         for (int n = 0; n < threads * per; ++n)
             s += *co_await ch.recv();
-        const bool finished = co_await weft_test::eventually([&] { return done.load() == threads; });
+        const bool finished =
+            co_await weft_test::eventually([&] { return done.load() == threads; });
         for (auto& t : ts)
             t.join();
         co_return finished ? s : -1;

@@ -16,7 +16,7 @@
 
 TEST_CASE("a mutex keeps a plain counter exact under heavy contention")
 {
-    const int per = static_cast<int>(2000 * weft_test::stress_scale());
+    const int per = static_cast<int>(10000 * weft_test::stress_scale());
     for (unsigned w : weft_test::worker_counts) {
         CAPTURE(w);
         weft::mutex mu;
@@ -47,7 +47,7 @@ TEST_CASE("a mutex keeps a plain counter exact under heavy contention")
 
 TEST_CASE("an rw_mutex never lets a writer overlap anyone under contention")
 {
-    const int per = static_cast<int>(1000 * weft_test::stress_scale());
+    const int per = static_cast<int>(4000 * weft_test::stress_scale());
     for (unsigned w : weft_test::worker_counts) {
         CAPTURE(w);
         weft::rw_mutex rw;
@@ -90,7 +90,7 @@ TEST_CASE("an rw_mutex never lets a writer overlap anyone under contention")
 
 TEST_CASE("wait_group rounds with concurrent waiters complete every time")
 {
-    const int rounds = static_cast<int>(200 * weft_test::stress_scale());
+    const int rounds = static_cast<int>(1000 * weft_test::stress_scale());
     for (unsigned w : weft_test::worker_counts) {
         CAPTURE(w);
         std::atomic<int> early{0};
@@ -126,7 +126,7 @@ TEST_CASE("wait_group rounds with concurrent waiters complete every time")
 
 TEST_CASE("once runs each function exactly once with many racing callers")
 {
-    const int onces = static_cast<int>(200 * weft_test::stress_scale());
+    const int onces = static_cast<int>(1000 * weft_test::stress_scale());
     for (unsigned w : weft_test::worker_counts) {
         CAPTURE(w);
         std::vector<std::atomic<int>> calls(static_cast<std::size_t>(onces));
@@ -168,7 +168,7 @@ TEST_CASE("once runs each function exactly once with many racing callers")
 
 TEST_CASE("a weighted semaphore never hands out more than its size under contention")
 {
-    const int per = static_cast<int>(500 * weft_test::stress_scale());
+    const int per = static_cast<int>(2000 * weft_test::stress_scale());
     for (unsigned w : weft_test::worker_counts) {
         CAPTURE(w);
         std::atomic<std::int64_t> held{0};
@@ -203,45 +203,46 @@ TEST_CASE("a weighted semaphore never hands out more than its size under content
 
 TEST_CASE("cond broadcast rounds wake every waiter every time")
 {
-    const int rounds = static_cast<int>(200 * weft_test::stress_scale());
+    const int rounds = static_cast<int>(1000 * weft_test::stress_scale());
     for (unsigned w : weft_test::worker_counts) {
         CAPTURE(w);
-        const bool ok = weft::run(weft::runtime_options{.workers = w}, [rounds]() -> weft::task<bool> {
-            weft::mutex mu;
-            weft::cond cv(mu);
-            int generation = 0; // guarded by mu
-            int arrived = 0;    // guarded by mu
-            constexpr int parties = 6;
-            // A reusable barrier: the last to arrive starts a new generation.
-            std::vector<weft::join_handle<bool>> hs;
-            for (int p = 0; p < parties; ++p)
-                hs.push_back(weft::go([&]() -> weft::task<bool> {
-                    for (int r = 0; r < rounds; ++r) {
-                        co_await mu.lock();
-                        const int gen = generation;
-                        if (++arrived == parties) {
-                            arrived = 0;
-                            ++generation;
-                            cv.broadcast();
-                        } else {
-                            while (gen == generation)
-                                co_await cv.wait();
+        const bool ok =
+            weft::run(weft::runtime_options{.workers = w}, [rounds]() -> weft::task<bool> {
+                weft::mutex mu;
+                weft::cond cv(mu);
+                int generation = 0; // guarded by mu
+                int arrived = 0;    // guarded by mu
+                constexpr int parties = 6;
+                // A reusable barrier: the last to arrive starts a new generation.
+                std::vector<weft::join_handle<bool>> hs;
+                for (int p = 0; p < parties; ++p)
+                    hs.push_back(weft::go([&]() -> weft::task<bool> {
+                        for (int r = 0; r < rounds; ++r) {
+                            co_await mu.lock();
+                            const int gen = generation;
+                            if (++arrived == parties) {
+                                arrived = 0;
+                                ++generation;
+                                cv.broadcast();
+                            } else {
+                                while (gen == generation)
+                                    co_await cv.wait();
+                            }
+                            const bool advanced = generation == gen + 1;
+                            mu.unlock();
+                            if (!advanced)
+                                co_return false;
                         }
-                        const bool advanced = generation == gen + 1;
-                        mu.unlock();
-                        if (!advanced)
-                            co_return false;
-                    }
-                    co_return true;
-                }));
-            bool all = true;
-            for (auto& h : hs)
-                all = (co_await h) && all;
-            co_await mu.lock();
-            all = all && generation == rounds;
-            mu.unlock();
-            co_return all;
-        });
+                        co_return true;
+                    }));
+                bool all = true;
+                for (auto& h : hs)
+                    all = (co_await h) && all;
+                co_await mu.lock();
+                all = all && generation == rounds;
+                mu.unlock();
+                co_return all;
+            });
         CHECK(ok);
     }
 }

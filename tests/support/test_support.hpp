@@ -50,7 +50,10 @@ inline std::int64_t stress_scale()
 class live_counter {
 public:
     explicit live_counter(std::atomic<int>& live) noexcept : m_live(&live) { m_live->fetch_add(1); }
-    live_counter(const live_counter& other) noexcept : m_live(other.m_live) { m_live->fetch_add(1); }
+    live_counter(const live_counter& other) noexcept : m_live(other.m_live)
+    {
+        m_live->fetch_add(1);
+    }
     live_counter(live_counter&& other) noexcept : m_live(other.m_live) { m_live->fetch_add(1); }
     live_counter& operator=(const live_counter&) = delete;
     live_counter& operator=(live_counter&&) = delete;

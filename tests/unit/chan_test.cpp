@@ -31,19 +31,25 @@ static_assert(std::is_base_of_v<std::logic_error, weft::closed_channel>);
 
 // A receive-only view cannot send or close; a send-only view cannot receive.
 template <class C>
-concept can_send = requires(const C& c) {
+concept can_send = requires(const C& c)
+{
     c.send(1);
     c.try_send(1);
 };
 template <class C>
-concept can_recv = requires(const C& c) {
+concept can_recv = requires(const C& c)
+{
     c.recv();
     c.try_recv();
 };
 template <class C>
-concept can_close = requires(const C& c) { c.close(); };
+concept can_close = requires(const C& c)
+{
+    c.close();
+};
 template <class C>
-concept has_len_and_cap = requires(const C& c) {
+concept has_len_and_cap = requires(const C& c)
+{
     c.size();
     c.capacity();
 };
@@ -104,21 +110,22 @@ TEST_CASE("a single producer's values arrive in order through a small buffer")
         for (std::size_t cap : {std::size_t{0}, std::size_t{1}, std::size_t{7}}) {
             CAPTURE(w);
             CAPTURE(cap);
-            const bool in_order = weft::run(weft::runtime_options{.workers = w}, [cap]() -> weft::task<bool> {
-                auto ch = weft::make_chan<int>(cap);
-                weft::go(
-                    [](weft::chan<int> c) -> weft::task<> {
-                        for (int i = 0; i < 2000; ++i)
-                            co_await c.send(i);
-                        c.close();
-                    },
-                    ch);
-                int expected = 0;
-                bool ok = true;
-                while (auto v = co_await ch.recv())
-                    ok = ok && *v == expected++;
-                co_return ok && expected == 2000;
-            });
+            const bool in_order =
+                weft::run(weft::runtime_options{.workers = w}, [cap]() -> weft::task<bool> {
+                    auto ch = weft::make_chan<int>(cap);
+                    weft::go(
+                        [](weft::chan<int> c) -> weft::task<> {
+                            for (int i = 0; i < 2000; ++i)
+                                co_await c.send(i);
+                            c.close();
+                        },
+                        ch);
+                    int expected = 0;
+                    bool ok = true;
+                    while (auto v = co_await ch.recv())
+                        ok = ok && *v == expected++;
+                    co_return ok&& expected == 2000;
+                });
             CHECK(in_order);
         }
     }
@@ -297,7 +304,11 @@ TEST_CASE("try_send hands a value to a waiting receiver of an unbuffered channel
 {
     weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
         auto ch = weft::make_chan<int>();
-        auto h = weft::go([](weft::chan<int> c) -> weft::task<std::optional<int>> { co_return co_await c.recv(); }, ch);
+        auto h = weft::go(
+            [](weft::chan<int> c) -> weft::task<std::optional<int>> {
+                co_return co_await c.recv();
+            },
+            ch);
         CHECK(co_await weft_test::eventually([&] { return ch.try_send(8); }));
         CHECK(co_await h == std::optional<int>(8));
     });

@@ -49,23 +49,24 @@ TEST_CASE("data written before a send is visible after the matching recv")
 {
     for (std::size_t cap : {std::size_t{0}, std::size_t{1}, std::size_t{8}}) {
         CAPTURE(cap);
-        const int bad = weft::run(weft::runtime_options{.workers = k_workers}, [cap]() -> weft::task<int> {
-            std::vector<payload> slots(k_rounds);
-            auto ch = weft::make_chan<int>(cap);
-            auto producer = weft::go([&slots, ch]() -> weft::task<> {
+        const int bad =
+            weft::run(weft::runtime_options{.workers = k_workers}, [cap]() -> weft::task<int> {
+                std::vector<payload> slots(k_rounds);
+                auto ch = weft::make_chan<int>(cap);
+                auto producer = weft::go([&slots, ch]() -> weft::task<> {
+                    for (int i = 0; i < k_rounds; ++i) {
+                        fill(slots[static_cast<std::size_t>(i)], i);
+                        co_await ch.send(i);
+                    }
+                });
+                int mismatches = 0;
                 for (int i = 0; i < k_rounds; ++i) {
-                    fill(slots[static_cast<std::size_t>(i)], i);
-                    co_await ch.send(i);
+                    const int k = *co_await ch.recv();
+                    mismatches += matches(slots[static_cast<std::size_t>(k)], k) ? 0 : 1;
                 }
+                co_await producer;
+                co_return mismatches;
             });
-            int mismatches = 0;
-            for (int i = 0; i < k_rounds; ++i) {
-                const int k = *co_await ch.recv();
-                mismatches += matches(slots[static_cast<std::size_t>(k)], k) ? 0 : 1;
-            }
-            co_await producer;
-            co_return mismatches;
-        });
         CHECK(bad == 0);
     }
 }
@@ -133,158 +134,164 @@ TEST_CASE("data written before a select send is visible after the select recv")
 
 TEST_CASE("data written before an unlock is visible after the next lock")
 {
-    const bool ok = weft::run(weft::runtime_options{.workers = k_workers}, []() -> weft::task<bool> {
-        weft::mutex mu;
-        payload p; // guarded by mu
-        fill(p, 0);
-        int turns = 0;
-        std::vector<weft::join_handle<>> hs;
-        for (int t = 0; t < 8; ++t)
-            hs.push_back(weft::go([&]() -> weft::task<> {
-                for (int i = 0; i < 50; ++i) {
-                    co_await mu.lock();
-                    const bool consistent = matches(p, turns);
-                    ++turns;
-                    fill(p, consistent ? turns : -1);
-                    mu.unlock();
-                }
-            }));
-        for (auto& h : hs)
-            co_await h;
-        co_await mu.lock();
-        const bool result = turns == 400 && matches(p, 400);
-        mu.unlock();
-        co_return result;
-    });
+    const bool ok =
+        weft::run(weft::runtime_options{.workers = k_workers}, []() -> weft::task<bool> {
+            weft::mutex mu;
+            payload p; // guarded by mu
+            fill(p, 0);
+            int turns = 0;
+            std::vector<weft::join_handle<>> hs;
+            for (int t = 0; t < 8; ++t)
+                hs.push_back(weft::go([&]() -> weft::task<> {
+                    for (int i = 0; i < 50; ++i) {
+                        co_await mu.lock();
+                        const bool consistent = matches(p, turns);
+                        ++turns;
+                        fill(p, consistent ? turns : -1);
+                        mu.unlock();
+                    }
+                }));
+            for (auto& h : hs)
+                co_await h;
+            co_await mu.lock();
+            const bool result = turns == 400 && matches(p, 400);
+            mu.unlock();
+            co_return result;
+        });
     CHECK(ok);
 }
 
 TEST_CASE("data written before an rw_mutex unlock is visible to later readers")
 {
-    const bool ok = weft::run(weft::runtime_options{.workers = k_workers}, []() -> weft::task<bool> {
-        weft::rw_mutex rw;
-        payload p; // guarded by rw
-        fill(p, 0);
-        int version = 0;
-        std::vector<weft::join_handle<bool>> hs;
-        for (int t = 0; t < 6; ++t)
-            hs.push_back(weft::go([&, t]() -> weft::task<bool> {
-                bool consistent = true;
-                for (int i = 0; i < 50; ++i) {
-                    if ((t + i) % 3 == 0) {
-                        co_await rw.lock();
-                        consistent = consistent && matches(p, version);
-                        ++version;
-                        fill(p, version);
-                        rw.unlock();
-                    } else {
-                        co_await rw.lock_shared();
-                        consistent = consistent && matches(p, version);
-                        rw.unlock_shared();
+    const bool ok =
+        weft::run(weft::runtime_options{.workers = k_workers}, []() -> weft::task<bool> {
+            weft::rw_mutex rw;
+            payload p; // guarded by rw
+            fill(p, 0);
+            int version = 0;
+            std::vector<weft::join_handle<bool>> hs;
+            for (int t = 0; t < 6; ++t)
+                hs.push_back(weft::go([&, t]() -> weft::task<bool> {
+                    bool consistent = true;
+                    for (int i = 0; i < 50; ++i) {
+                        if ((t + i) % 3 == 0) {
+                            co_await rw.lock();
+                            consistent = consistent && matches(p, version);
+                            ++version;
+                            fill(p, version);
+                            rw.unlock();
+                        } else {
+                            co_await rw.lock_shared();
+                            consistent = consistent && matches(p, version);
+                            rw.unlock_shared();
+                        }
                     }
-                }
-                co_return consistent;
-            }));
-        bool all = true;
-        for (auto& h : hs)
-            all = (co_await h) && all;
-        co_return all;
-    });
+                    co_return consistent;
+                }));
+            bool all = true;
+            for (auto& h : hs)
+                all = (co_await h) && all;
+            co_return all;
+        });
     CHECK(ok);
 }
 
 TEST_CASE("data written before done is visible after wait returns")
 {
-    const bool ok = weft::run(weft::runtime_options{.workers = k_workers}, []() -> weft::task<bool> {
-        std::vector<payload> results(32);
-        weft::wait_group wg;
-        for (int i = 0; i < 32; ++i) {
-            wg.add(1);
-            weft::go([&results, &wg, i]() -> weft::task<> {
-                co_await weft::this_task::yield();
-                fill(results[static_cast<std::size_t>(i)], i);
-                wg.done();
-            });
-        }
-        co_await wg.wait();
-        bool all = true;
-        for (int i = 0; i < 32; ++i)
-            all = all && matches(results[static_cast<std::size_t>(i)], i);
-        co_return all;
-    });
+    const bool ok =
+        weft::run(weft::runtime_options{.workers = k_workers}, []() -> weft::task<bool> {
+            std::vector<payload> results(32);
+            weft::wait_group wg;
+            for (int i = 0; i < 32; ++i) {
+                wg.add(1);
+                weft::go([&results, &wg, i]() -> weft::task<> {
+                    co_await weft::this_task::yield();
+                    fill(results[static_cast<std::size_t>(i)], i);
+                    wg.done();
+                });
+            }
+            co_await wg.wait();
+            bool all = true;
+            for (int i = 0; i < 32; ++i)
+                all = all && matches(results[static_cast<std::size_t>(i)], i);
+            co_return all;
+        });
     CHECK(ok);
 }
 
 TEST_CASE("data written by once's function is visible to every caller")
 {
-    const bool ok = weft::run(weft::runtime_options{.workers = k_workers}, []() -> weft::task<bool> {
-        weft::once o;
-        payload p;
-        std::vector<weft::join_handle<bool>> hs;
-        for (int t = 0; t < 16; ++t)
-            hs.push_back(weft::go([&]() -> weft::task<bool> {
-                co_await o.call([&] { fill(p, 7); });
-                co_return matches(p, 7);
-            }));
-        bool all = true;
-        for (auto& h : hs)
-            all = (co_await h) && all;
-        co_return all;
-    });
+    const bool ok =
+        weft::run(weft::runtime_options{.workers = k_workers}, []() -> weft::task<bool> {
+            weft::once o;
+            payload p;
+            std::vector<weft::join_handle<bool>> hs;
+            for (int t = 0; t < 16; ++t)
+                hs.push_back(weft::go([&]() -> weft::task<bool> {
+                    co_await o.call([&] { fill(p, 7); });
+                    co_return matches(p, 7);
+                }));
+            bool all = true;
+            for (auto& h : hs)
+                all = (co_await h) && all;
+            co_return all;
+        });
     CHECK(ok);
 }
 
 TEST_CASE("data written before signal under the mutex is visible after cond wait")
 {
-    const bool ok = weft::run(weft::runtime_options{.workers = k_workers}, []() -> weft::task<bool> {
-        weft::mutex mu;
-        weft::cond cv(mu);
-        payload p;       // guarded by mu
-        bool ready = false; // guarded by mu
-        auto waiter = weft::go([&]() -> weft::task<bool> {
+    const bool ok =
+        weft::run(weft::runtime_options{.workers = k_workers}, []() -> weft::task<bool> {
+            weft::mutex mu;
+            weft::cond cv(mu);
+            payload p;          // guarded by mu
+            bool ready = false; // guarded by mu
+            auto waiter = weft::go([&]() -> weft::task<bool> {
+                co_await mu.lock();
+                while (!ready)
+                    co_await cv.wait();
+                const bool good = matches(p, 3);
+                mu.unlock();
+                co_return good;
+            });
+            co_await weft::this_task::yield();
             co_await mu.lock();
-            while (!ready)
-                co_await cv.wait();
-            const bool good = matches(p, 3);
+            fill(p, 3);
+            ready = true;
+            cv.signal();
             mu.unlock();
-            co_return good;
+            co_return co_await waiter;
         });
-        co_await weft::this_task::yield();
-        co_await mu.lock();
-        fill(p, 3);
-        ready = true;
-        cv.signal();
-        mu.unlock();
-        co_return co_await waiter;
-    });
     CHECK(ok);
 }
 
 TEST_CASE("data written before a semaphore release is visible after the acquire")
 {
-    const bool ok = weft::run(weft::runtime_options{.workers = k_workers}, []() -> weft::task<bool> {
-        weft::semaphore sem(1);
-        payload p; // guarded by sem
-        fill(p, 0);
-        int turns = 0;
-        std::vector<weft::join_handle<bool>> hs;
-        for (int t = 0; t < 8; ++t)
-            hs.push_back(weft::go([&]() -> weft::task<bool> {
-                bool consistent = true;
-                for (int i = 0; i < 25; ++i) {
-                    co_await sem.acquire();
-                    consistent = consistent && matches(p, turns);
-                    ++turns;
-                    fill(p, turns);
-                    sem.release();
-                }
-                co_return consistent;
-            }));
-        bool all = true;
-        for (auto& h : hs)
-            all = (co_await h) && all;
-        co_return all;
-    });
+    const bool ok =
+        weft::run(weft::runtime_options{.workers = k_workers}, []() -> weft::task<bool> {
+            weft::semaphore sem(1);
+            payload p; // guarded by sem
+            fill(p, 0);
+            int turns = 0;
+            std::vector<weft::join_handle<bool>> hs;
+            for (int t = 0; t < 8; ++t)
+                hs.push_back(weft::go([&]() -> weft::task<bool> {
+                    bool consistent = true;
+                    for (int i = 0; i < 25; ++i) {
+                        co_await sem.acquire();
+                        consistent = consistent && matches(p, turns);
+                        ++turns;
+                        fill(p, turns);
+                        sem.release();
+                    }
+                    co_return consistent;
+                }));
+            bool all = true;
+            for (auto& h : hs)
+                all = (co_await h) && all;
+            co_return all;
+        });
     CHECK(ok);
 }
 
@@ -324,7 +331,7 @@ TEST_CASE("data written by a plain thread before block_on send is visible to the
         const bool good = v == std::optional<int>(5) && matches(p, 5);
         const bool done = co_await weft_test::eventually([&] { return finished.load(); });
         t.join();
-        co_return good && done;
+        co_return good&& done;
     });
     CHECK(ok);
 }

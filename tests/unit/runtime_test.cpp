@@ -23,7 +23,7 @@ namespace {
 
 weft::task<int> square(int x)
 {
-    co_return x * x;
+    co_return x* x;
 }
 
 /// Sets an environment variable for the lifetime of the object and restores
@@ -57,16 +57,19 @@ TEST_CASE("run returns the main task's value")
 {
     CHECK(weft::run([]() -> weft::task<int> { co_return 5; }) == 5);
     CHECK(weft::run(square, 7) == 49);
-    CHECK(weft::run([](int a, std::string b) -> weft::task<std::string> { co_return b + std::to_string(a); },
-                    3, std::string("x")) == "x3");
+    CHECK(
+        weft::run([](int a,
+                     std::string b) -> weft::task<std::string> { co_return b + std::to_string(a); },
+                  3, std::string("x")) == "x3");
 }
 
 TEST_CASE("run may be called many times in one process")
 {
     for (int i = 0; i < 20; ++i) {
         const unsigned workers = 1u + static_cast<unsigned>(i % 3);
-        const int v = weft::run(weft::runtime_options{.workers = workers},
-                                [](int x) -> weft::task<int> { co_return x + 1; }, i);
+        const int v = weft::run(
+            weft::runtime_options{.workers = workers},
+            [](int x) -> weft::task<int> { co_return x + 1; }, i);
         CHECK(v == i + 1);
     }
 }
@@ -78,11 +81,12 @@ TEST_CASE("run rethrows an exception that escapes the main task")
                         co_return;
                     }),
                     std::runtime_error);
-    CHECK_THROWS_AS(weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<int> {
-                        co_await weft::this_task::yield();
-                        throw std::invalid_argument("later");
-                        co_return 1;
-                    }),
+    CHECK_THROWS_AS(weft::run(weft::runtime_options{.workers = 2},
+                              []() -> weft::task<int> {
+                                  co_await weft::this_task::yield();
+                                  throw std::invalid_argument("later");
+                                  co_return 1;
+                              }),
                     std::invalid_argument);
     // The runtime is usable after a failed run.
     CHECK(weft::run([]() -> weft::task<int> { co_return 1; }) == 1);
@@ -93,7 +97,8 @@ TEST_CASE("max_procs reports the configured number of workers")
     for (unsigned w : {1u, 2u, 3u}) {
         CAPTURE(w);
         const unsigned seen =
-            weft::run(weft::runtime_options{.workers = w}, []() -> weft::task<unsigned> { co_return weft::max_procs(); });
+            weft::run(weft::runtime_options{.workers = w},
+                      []() -> weft::task<unsigned> { co_return weft::max_procs(); });
         CHECK(seen == w);
     }
 }
@@ -160,7 +165,8 @@ TEST_CASE("a join_handle can be joined only once")
 TEST_CASE("join of a move-only result hands over the value")
 {
     weft::run([]() -> weft::task<> {
-        auto h = weft::go([]() -> weft::task<std::unique_ptr<int>> { co_return std::make_unique<int>(3); });
+        auto h = weft::go(
+            []() -> weft::task<std::unique_ptr<int>> { co_return std::make_unique<int>(3); });
         std::unique_ptr<int> p = co_await std::move(h);
         REQUIRE(p);
         CHECK(*p == 3);
@@ -241,7 +247,8 @@ TEST_CASE("num_tasks counts the main task and live spawned tasks")
         auto gate = weft::make_chan<int>();
         std::vector<weft::join_handle<>> hs;
         for (int i = 0; i < 5; ++i)
-            hs.push_back(weft::go([](weft::chan<int> g) -> weft::task<> { (void)co_await g.recv(); }, gate));
+            hs.push_back(
+                weft::go([](weft::chan<int> g) -> weft::task<> { (void)co_await g.recv(); }, gate));
         CHECK(weft::num_tasks() == 6);
         gate.close();
         for (auto& h : hs)
@@ -259,11 +266,8 @@ TEST_CASE("this_task::yield lets another task on the same worker run")
             co_return;
         });
         // With one worker the spawned task can only run when this one yields.
-        int spins = 0;
-        while (!flag) {
+        while (!flag)
             co_await weft::this_task::yield();
-            ++spins;
-        }
         CHECK(flag);
         co_await h;
     });
@@ -279,7 +283,8 @@ TEST_CASE("tasks still blocked when main returns are destroyed")
             auto never = weft::make_chan<int>();
             for (int i = 0; i < 3; ++i) {
                 weft::go(
-                    [guard = weft_test::live_counter(live), &started](weft::chan<int> c) -> weft::task<> {
+                    [guard = weft_test::live_counter(live),
+                     &started](weft::chan<int> c) -> weft::task<> {
                         started.fetch_add(1);
                         (void)co_await c.recv();
                         (void)guard;
@@ -358,7 +363,8 @@ TEST_CASE("block_on from a plain thread works while a runtime runs")
             auto v = co_await to_task.recv();
             co_await to_thread.send(*v + 1);
             // Never block a worker in join(): the thread may need one to finish.
-            const bool finished = co_await weft_test::eventually([&] { return thread_done.load(); });
+            const bool finished =
+                co_await weft_test::eventually([&] { return thread_done.load(); });
             t.join();
             REQUIRE(v);
             CHECK(*v == 41);

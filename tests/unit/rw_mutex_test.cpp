@@ -55,7 +55,8 @@ TEST_CASE("readers run concurrently while blocked on each other")
                 hs.push_back(weft::go([&]() -> weft::task<bool> {
                     co_await rw.lock_shared();
                     readers_in.fetch_add(1);
-                    const bool all = co_await weft_test::eventually([&] { return readers_in.load() == 4; });
+                    const bool all =
+                        co_await weft_test::eventually([&] { return readers_in.load() == 4; });
                     rw.unlock_shared();
                     co_return all;
                 }));

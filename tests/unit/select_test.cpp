@@ -54,7 +54,8 @@ TEST_CASE("select result types follow the case kinds")
         auto a = weft::make_chan<int>(1);
         auto s = weft::make_chan<long>(1);
         auto r = co_await weft::select(a.recv(), s.send(1L), weft::default_case);
-        static_assert(std::is_same_v<std::variant_alternative_t<0, decltype(r)>, std::optional<int>>);
+        static_assert(
+            std::is_same_v<std::variant_alternative_t<0, decltype(r)>, std::optional<int>>);
         static_assert(std::is_same_v<std::variant_alternative_t<1, decltype(r)>, std::monostate>);
         CHECK(r.index() == 1);
         CHECK(s.try_recv() == std::optional<long>(1));
@@ -86,7 +87,8 @@ TEST_CASE("select with default_case chooses default when nothing is ready")
         auto full = weft::make_chan<int>(1);
         co_await full.send(0);
         for (int i = 0; i < 100; ++i) {
-            auto r = co_await weft::select(a.recv(), b.recv(), full.send(1), a.send(2), weft::default_case);
+            auto r = co_await weft::select(a.recv(), b.recv(), full.send(1), a.send(2),
+                                           weft::default_case);
             CHECK(r.index() == 4);
         }
         CHECK(full.size() == 1);
@@ -142,7 +144,8 @@ TEST_CASE("a blocked select wakes for the case that becomes ready")
                     (round % 2) ? a : b, round);
                 auto r = co_await weft::select(a.recv(), b.recv());
                 CHECK(r.index() == static_cast<std::size_t>((round % 2) ? 0 : 1));
-                CHECK(std::visit([](const std::optional<int>& v) { return v.value_or(-1); }, r) == round);
+                CHECK(std::visit([](const std::optional<int>& v) { return v.value_or(-1); }, r) ==
+                      round);
                 co_await h;
             }
         });
@@ -156,8 +159,11 @@ TEST_CASE("a blocked select with a send case completes when a receiver arrives")
         weft::run(weft::runtime_options{.workers = w}, []() -> weft::task<> {
             auto out = weft::make_chan<int>();
             auto never = weft::make_chan<int>();
-            auto h = weft::go([](weft::chan<int> c) -> weft::task<std::optional<int>> { co_return co_await c.recv(); },
-                              out);
+            auto h = weft::go(
+                [](weft::chan<int> c) -> weft::task<std::optional<int>> {
+                    co_return co_await c.recv();
+                },
+                out);
             auto r = co_await weft::select(never.recv(), out.send(17));
             CHECK(r.index() == 1);
             CHECK(co_await h == std::optional<int>(17));
@@ -423,8 +429,10 @@ TEST_CASE("a send case on a closed channel is ready and throws when chosen")
         closed.close();
         auto idle = weft::make_chan<int>();
         for (int i = 0; i < 50; ++i) {
-            CHECK_THROWS_AS(co_await weft::select(closed.send(1), weft::default_case), weft::closed_channel);
-            CHECK_THROWS_AS(co_await weft::select(idle.recv(), closed.send(1)), weft::closed_channel);
+            CHECK_THROWS_AS(co_await weft::select(closed.send(1), weft::default_case),
+                            weft::closed_channel);
+            CHECK_THROWS_AS(co_await weft::select(idle.recv(), closed.send(1)),
+                            weft::closed_channel);
         }
     });
 }
@@ -461,7 +469,8 @@ TEST_CASE("select chooses uniformly among ready receive cases")
         }
         std::array<int, 4> counts{};
         for (int i = 0; i < rounds; ++i) {
-            auto r = co_await weft::select(chans[0].recv(), chans[1].recv(), chans[2].recv(), chans[3].recv());
+            auto r = co_await weft::select(chans[0].recv(), chans[1].recv(), chans[2].recv(),
+                                           chans[3].recv());
             ++counts[r.index()];
         }
         CAPTURE(counts[0]);
@@ -483,7 +492,8 @@ TEST_CASE("select chooses uniformly among ready send and receive cases")
         auto out2 = weft::make_chan<int>(rounds);
         std::array<int, 3> counts{};
         for (int i = 0; i < rounds; ++i) {
-            auto r = co_await weft::select(out1.send(i), in.recv(), out2.send(i), weft::default_case);
+            auto r =
+                co_await weft::select(out1.send(i), in.recv(), out2.send(i), weft::default_case);
             REQUIRE(r.index() < 3);
             ++counts[r.index()];
         }

@@ -73,7 +73,8 @@ TEST_CASE("a blocked acquire completes when enough permits are released")
     }
 }
 
-TEST_CASE("semaphore waiters are served in FIFO order: a large head request holds back smaller ones")
+TEST_CASE(
+    "semaphore waiters are served in FIFO order: a large head request holds back smaller ones")
 {
     for (unsigned w : weft_test::worker_counts) {
         CAPTURE(w);

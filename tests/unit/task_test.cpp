@@ -207,7 +207,8 @@ TEST_CASE("a million synchronously completing awaits in a loop do not grow the s
 
 TEST_CASE("deeply recursive awaits do not overflow the stack")
 {
-    weft::run([]() -> weft::task<> { CHECK(co_await depth(k_recursion_depth) == k_recursion_depth); });
+    weft::run(
+        []() -> weft::task<> { CHECK(co_await depth(k_recursion_depth) == k_recursion_depth); });
 }
 
 TEST_CASE("a task's reference parameters and locals survive suspension")

@@ -1,6 +1,6 @@
-// Deadlock detection ends the process, so each scenario runs in a child
-// process. The parent of these tests never starts a runtime itself, which
-// keeps fork() safe.
+// Behaviour that ends the process: deadlock detection and exceptions that
+// escape a task nobody joins. Each scenario runs in a forked child. The parent
+// of these tests never starts a runtime itself, which keeps fork() safe.
 #include <weft/runtime.hpp>
 
 #include "test_support.hpp"
@@ -14,9 +14,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <stdexcept>
 #include <string>
 
 namespace {
@@ -24,6 +27,7 @@ namespace {
 struct child_result {
     int exit_code = -1; // -1 when the child did not exit normally
     std::string err;
+    bool clean() const { return exit_code == 0; }
 };
 
 /// Runs body in a forked child whose stderr is captured.
@@ -98,4 +102,66 @@ TEST_CASE("a runtime that finishes normally is not reported as a deadlock")
     });
     CHECK(r.exit_code == 0);
     CHECK(r.err.find(k_message) == std::string::npos);
+}
+
+TEST_CASE("an exception escaping a detached task ends the program")
+{
+    const auto r = run_in_child([] {
+        weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+            weft::go([]() -> weft::task<> {
+                throw std::runtime_error("unrecovered");
+                co_return;
+            });
+            // Keep main alive well past the failure so that only the
+            // unhandled exception can end the process.
+            const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+            while (std::chrono::steady_clock::now() < until)
+                co_await weft::this_task::yield();
+        });
+    });
+    CHECK(!r.clean());
+}
+
+TEST_CASE("an exception whose join_handle is dropped without a join ends the program")
+{
+    const auto r = run_in_child([] {
+        weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+            std::atomic<bool> thrown{false};
+            {
+                auto h = weft::go([&thrown]() -> weft::task<int> {
+                    thrown = true;
+                    throw std::runtime_error("nobody joins this");
+                    co_return 0;
+                });
+                while (!thrown.load())
+                    co_await weft::this_task::yield();
+                for (int i = 0; i < 100; ++i)
+                    co_await weft::this_task::yield();
+            } // dropped here, never joined
+            const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+            while (std::chrono::steady_clock::now() < until)
+                co_await weft::this_task::yield();
+        });
+    });
+    CHECK(!r.clean());
+}
+
+TEST_CASE("a joined task's exception and tasks destroyed at shutdown do not end the program")
+{
+    const auto r = run_in_child([] {
+        weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+            auto h = weft::go([]() -> weft::task<> {
+                throw std::runtime_error("joined");
+                co_return;
+            });
+            try {
+                co_await h;
+            } catch (const std::runtime_error&) {
+            }
+            auto never = weft::make_chan<int>();
+            weft::go([never]() -> weft::task<> { (void)co_await never.recv(); });
+            co_await weft::this_task::yield();
+        });
+    });
+    CHECK(r.clean());
 }
