@@ -181,23 +181,19 @@ void worker::push_back(task_header* t, bool wake) noexcept
 
 void worker::put_runnext(task_header* t) noexcept
 {
-    // runnext belongs to this worker alone (no thief takes it), so plain
-    // loads and stores do: a hand-off between two tasks costs no locked
-    // instruction here. A sibling is woken only when this leaves stealable
-    // work behind: the readied task itself usually runs on this worker as
-    // soon as the waker suspends.
-    auto old = m_runnext.load(std::memory_order_relaxed);
-    m_runnext.store(t, std::memory_order_relaxed);
-    if (old)
+    // A sibling is woken only when this leaves stealable work behind: the
+    // readied task itself usually runs on this worker as soon as the waker
+    // suspends. Idle siblings that are searching anyway may still take it
+    // (steal), so a long-running waker cannot strand it.
+    if (auto old = m_runnext.exchange(t, std::memory_order_acq_rel))
         push_back(old, true);
 }
 
 task_header* worker::take_runnext() noexcept
 {
-    auto t = m_runnext.load(std::memory_order_relaxed);
-    if (t)
-        m_runnext.store(nullptr, std::memory_order_relaxed);
-    return t;
+    if (!m_runnext.load(std::memory_order_relaxed))
+        return nullptr;
+    return m_runnext.exchange(nullptr, std::memory_order_acquire);
 }
 
 task_header* worker::steal() noexcept
@@ -205,6 +201,7 @@ task_header* worker::steal() noexcept
     auto& ws = m_sched->m_workers;
     const unsigned n = m_sched->m_n;
     for (int round = 0; round < k_steal_rounds; ++round) {
+        const bool last_round = round == k_steal_rounds - 1;
         unsigned start = next_random() % n;
         for (unsigned i = 0; i < n; ++i) {
             worker* v = ws[(start + i) % n].get();
@@ -216,6 +213,16 @@ task_header* worker::steal() noexcept
                 for (std::uint32_t k = 1; k < got; ++k)
                     push_back(m_steal_buf[k], false);
                 return m_steal_buf[0];
+            }
+            if (last_round && v->m_runnext.load(std::memory_order_relaxed)) {
+                // The victim is likely about to run its runnext itself;
+                // take it only if it is still there after a short pause.
+                for (int s = 0; s < 64; ++s)
+                    cpu_relax();
+                auto t = v->m_runnext.load(std::memory_order_acquire);
+                if (t && v->m_runnext.compare_exchange_strong(t, nullptr,
+                                                              std::memory_order_acq_rel))
+                    return t;
             }
         }
     }
@@ -483,9 +490,7 @@ void scheduler::spawn(task_header* t)
         register_task(t, w->m_index);
         // Like Go's newproc: the new task runs next on this worker, and an
         // idle sibling is woken to pick up whatever that leaves behind.
-        auto old = w->m_runnext.load(std::memory_order_relaxed);
-        w->m_runnext.store(t, std::memory_order_relaxed);
-        if (old)
+        if (auto old = w->m_runnext.exchange(t, std::memory_order_acq_rel))
             w->push_back(old, false);
         wakep();
     } else {

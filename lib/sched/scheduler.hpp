@@ -30,9 +30,8 @@ struct registry_shard {
 /// One worker thread and its run queue.
 ///
 /// Invariants:
-///   m_runnext is used by the owning thread only (atomic so that parking
-///   workers may look at it); m_runq is pushed only by the owner, and anyone
-///   may take from it (thieves CAS).
+///   m_runnext and m_runq are pushed only by the owning thread; anyone may
+///   take from them (thieves CAS).
 ///   m_idle and m_idle_next are guarded by scheduler::m_lock. An idle worker
 ///   is removed from the idle list by whoever wakes it, and that waker hands
 ///   it the spinning token (m_spinning = true) before notifying m_park.
