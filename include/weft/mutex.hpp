@@ -97,10 +97,11 @@ private:
     static constexpr std::uint32_t k_locked = 1;
     static constexpr std::uint32_t k_contended = 2;
 
+    /// Acquires now (false: do not suspend) or queues w (true).
     bool lock_slow(detail::sync_waiter* w);
     void unlock_slow();
-    /// Locks on behalf of w's task (a cond waiter): true if acquired now,
-    /// else w is queued and will be handed the lock.
+    /// Locks on behalf of w's task: true if acquired now, else w is queued
+    /// and will be handed the lock (cond waiters arrive here too).
     bool acquire_or_enqueue(detail::sync_waiter* w) noexcept;
 
     std::atomic<std::uint32_t> m_state{k_unlocked};

@@ -13,22 +13,7 @@ namespace weft {
 
 bool mutex::lock_slow(detail::sync_waiter* w)
 {
-    detail::spin_guard g(m_lock);
-    for (;;) {
-        std::uint32_t s = m_state.load(std::memory_order_relaxed);
-        if (s == k_unlocked) {
-            if (m_state.compare_exchange_weak(s, k_locked, std::memory_order_acquire,
-                                              std::memory_order_relaxed))
-                return false; // acquired: do not suspend
-            continue;
-        }
-        if (s == k_locked &&
-            !m_state.compare_exchange_weak(s, k_contended, std::memory_order_relaxed,
-                                           std::memory_order_relaxed))
-            continue;
-        m_waiters.push(w, &m_lock);
-        return true;
-    }
+    return !acquire_or_enqueue(w); // suspend only if queued
 }
 
 void mutex::unlock_slow()
