@@ -216,11 +216,6 @@ task<T&> task_promise<T&>::get_return_object() noexcept
 
 /// Runtime access to a task's frame (spawning, shutdown).
 struct task_access {
-    template <class T>
-    static std::coroutine_handle<> handle(const task<T>& t) noexcept
-    {
-        return t.m_coro;
-    }
     /// Destroys the task's frame chain now; the task becomes empty.
     template <class T>
     static void destroy(task<T>& t) noexcept
