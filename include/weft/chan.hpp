@@ -88,7 +88,7 @@ public:
     }
 
     bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<> h)
+    WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
     {
         if (!m_ch) {
             detail::park_forever(h, "recv on a nil channel");
@@ -159,7 +159,7 @@ public:
     }
 
     bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<> h)
+    WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
     {
         if (!m_ch) {
             detail::park_forever(h, "send on a nil channel");

@@ -26,7 +26,7 @@ public:
     public:
         explicit wait_operation(cond& c) noexcept : m_cond(c) {}
         bool await_ready() const noexcept { return false; }
-        void await_suspend(std::coroutine_handle<> h)
+        WEFT_AWAIT_SUSPEND void await_suspend(std::coroutine_handle<> h)
         {
             prepare(h, "cond wait");
             m_cond.enqueue_and_unlock(&m_w);

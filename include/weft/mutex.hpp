@@ -51,7 +51,7 @@ public:
     public:
         explicit lock_operation(mutex& m) noexcept : m_mutex(m) {}
         bool await_ready() noexcept { return m_mutex.try_lock(); }
-        bool await_suspend(std::coroutine_handle<> h)
+        WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
         {
             prepare(h, "mutex lock");
             return m_mutex.lock_slow(&m_w);

@@ -68,7 +68,7 @@ private:
                 m_run = true;
             return m_run || expected == k_done;
         }
-        bool await_suspend(std::coroutine_handle<> h)
+        WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
         {
             prepare(h, "once call");
             return m_once.wait_slow(&m_w);

@@ -65,7 +65,7 @@ struct root_base : task_header, pooled_frame {
     struct final_awaiter {
         bool await_ready() const noexcept { return false; }
         template <class P>
-        void await_suspend(std::coroutine_handle<P> h) noexcept
+        WEFT_AWAIT_SUSPEND void await_suspend(std::coroutine_handle<P> h) noexcept
         {
             h.promise().finish();
         }
@@ -273,7 +273,7 @@ public:
             m_p->claim_join();
             return m_p->done();
         }
-        bool await_suspend(std::coroutine_handle<> h)
+        WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
         {
             m_waiter.m_task = detail::require_task("join");
             m_waiter.m_task->m_resume = h;
@@ -418,7 +418,7 @@ namespace this_task {
 /// [runtime.Gosched]
 struct [[nodiscard]] yield_operation {
     bool await_ready() const noexcept { return false; }
-    void await_suspend(std::coroutine_handle<> h)
+    WEFT_AWAIT_SUSPEND void await_suspend(std::coroutine_handle<> h)
     {
         auto t = detail::require_task("this_task::yield");
         t->m_resume = h;

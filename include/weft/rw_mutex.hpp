@@ -30,7 +30,7 @@ public:
     public:
         lock_operation(rw_mutex& m, bool writer) noexcept : m_mutex(m), m_writer(writer) {}
         bool await_ready() noexcept { return m_writer ? m_mutex.try_lock() : m_mutex.try_lock_shared(); }
-        bool await_suspend(std::coroutine_handle<> h)
+        WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
         {
             prepare(h, "rw_mutex lock");
             return m_mutex.lock_slow(&m_w, m_writer);

@@ -185,7 +185,7 @@ public:
 
     bool await_ready() const noexcept { return false; }
 
-    bool await_suspend(std::coroutine_handle<> h)
+    WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
     {
         std::array<std::uint8_t, N> order;
         detail::random_order(order.data(), N);
@@ -400,7 +400,7 @@ public:
     }
 
     bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<> h)
+    WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
     {
         const std::size_t n = m_cases.size();
         m_locks.clear();

@@ -28,7 +28,7 @@ public:
     public:
         acquire_operation(semaphore& s, std::int64_t k) noexcept : m_sem(s), m_k(k) {}
         bool await_ready() { return m_sem.try_acquire(m_k); }
-        bool await_suspend(std::coroutine_handle<> h)
+        WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
         {
             prepare(h, "semaphore acquire");
             return m_sem.acquire_slow(&m_w, m_k);

@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <weft/detail/config.hpp>
 #include <weft/detail/frame_alloc.hpp>
 
 namespace weft {
@@ -174,7 +175,7 @@ private:
     struct awaiter {
         std::coroutine_handle<promise_type> m_coro;
         bool await_ready() const noexcept { return !m_coro || m_coro.done(); }
-        bool await_suspend(std::coroutine_handle<> awaiting) noexcept
+        WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> awaiting) noexcept
         {
             detail::task_promise_base* p = &m_coro.promise();
             p->m_continuation = awaiting;

@@ -30,7 +30,7 @@ public:
         {
             return m_wg.m_count.load(std::memory_order_acquire) == 0;
         }
-        bool await_suspend(std::coroutine_handle<> h)
+        WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
         {
             prepare(h, "wait_group wait");
             return m_wg.wait_slow(&m_w);

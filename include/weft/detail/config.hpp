@@ -22,6 +22,17 @@
 // __tls_get_addr. (libweft.so is meant to be linked, not dlopen'ed late.)
 #define WEFT_TLS thread_local __attribute__((tls_model("initial-exec")))
 
+// Marks an await_suspend that hands the suspending coroutine to other threads
+// (a wait queue, a run queue) before it returns. Clang before 19 may inline
+// it into the coroutine and keep its locals in the coroutine frame, reading
+// them after another thread has already resumed or destroyed that frame
+// (llvm-project issue 56301). Out of line, the locals stay on the stack.
+#if defined(__clang__) && __clang_major__ < 19
+#define WEFT_AWAIT_SUSPEND __attribute__((noinline))
+#else
+#define WEFT_AWAIT_SUSPEND
+#endif
+
 #define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
