@@ -9,7 +9,9 @@
 //   - an idle worker steals half of a random victim's ring;
 //   - at most about half of the busy workers search for work at a time
 //     (m_nspinning), and a worker is woken only when nobody is searching;
-//   - workers park on a futex after a short spin.
+//   - workers park in their reactor (io_uring, else epoll) after a short
+//     spin; one of the idle workers, the watcher, sleeps only until the
+//     earliest timer deadline of all workers and fires what is due.
 //
 // Lost wake-ups: a worker going idle publishes itself (idle list, m_npidle),
 // stops spinning, issues a full fence and looks at every queue again; a
@@ -26,8 +28,8 @@
 #include <string>
 
 #include <sched.h>
+#include <time.h>
 
-#include "futex.hpp"
 
 namespace weft::detail {
 
@@ -124,11 +126,11 @@ std::uint32_t worker::next_random() noexcept
 
 void worker::notify() noexcept
 {
-    if (m_park.exchange(k_notified, std::memory_order_release) == k_sleeping)
-        futex_wake(&m_park, 1);
+    if (m_park.exchange(k_notified, std::memory_order_acq_rel) == k_sleeping)
+        m_reactor->wake();
 }
 
-void worker::wait_notified() noexcept
+void worker::wait_notified(std::int64_t deadline) noexcept
 {
     for (int i = 0; i < k_park_spins; ++i) {
         if (m_park.load(std::memory_order_acquire) == k_notified)
@@ -139,12 +141,80 @@ void worker::wait_notified() noexcept
         auto expected = k_awake;
         if (m_park.compare_exchange_strong(expected, k_sleeping, std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
-            while (m_park.load(std::memory_order_acquire) == k_sleeping)
-                futex_wait(&m_park, k_sleeping);
+            // One wait: whatever ended it (a wake-up, the deadline, I/O),
+            // the caller looks for work again.
+            m_reactor->wait(deadline);
         }
     }
 woken:
-    m_park.store(k_awake, std::memory_order_relaxed);
+    m_park.store(k_awake, std::memory_order_release);
+}
+
+void worker::park() noexcept
+{
+    scheduler& s = *m_sched;
+    std::int64_t deadline = INT64_MAX;
+    worker* none = nullptr;
+    if (m_watching ||
+        s.m_watcher.compare_exchange_strong(none, this, std::memory_order_seq_cst)) {
+        // Publish the deadline, then look again: a timer armed meanwhile
+        // either sees the published deadline and wakes us, or is seen here.
+        m_watching = true;
+        deadline = s.earliest_timer();
+        s.m_poll_until.store(deadline, std::memory_order_seq_cst);
+        std::int64_t again = s.earliest_timer();
+        if (again < deadline) {
+            deadline = again;
+            s.m_poll_until.store(deadline, std::memory_order_seq_cst);
+        }
+    } else if (m_timers.earliest() < s.m_poll_until.load(std::memory_order_seq_cst)) {
+        // Our timers are earlier than the watcher's sleep: have it look.
+        if (worker* w = s.m_watcher.load(std::memory_order_seq_cst))
+            w->notify();
+    }
+    wait_notified(deadline);
+    if (m_watching) {
+        s.m_poll_until.store(INT64_MIN, std::memory_order_seq_cst);
+        s.fire_all_timers();
+    }
+    if (m_idle) {
+        // Woken by a deadline or I/O, not by a waker: leave the idle list.
+        std::lock_guard lk(s.m_lock);
+        if (m_idle) {
+            worker** pp = &s.m_idle_head;
+            while (*pp != this)
+                pp = &(*pp)->m_idle_next;
+            *pp = m_idle_next;
+            m_idle = false;
+            s.m_npidle.fetch_sub(1, std::memory_order_seq_cst);
+        }
+    }
+}
+
+void worker::unpark_role() noexcept
+{
+    // About to run a task: stop watching timers, and if some are pending,
+    // get an idle worker to watch them instead.
+    scheduler& s = *m_sched;
+    m_watching = false;
+    s.m_poll_until.store(INT64_MAX, std::memory_order_seq_cst);
+    s.m_watcher.store(nullptr, std::memory_order_seq_cst);
+    if (s.earliest_timer() != INT64_MAX)
+        s.wakep();
+}
+
+void worker::fire_timers() noexcept
+{
+    scheduler& s = *m_sched;
+    std::int64_t own = m_timers.earliest();
+    std::int64_t foreign = s.m_foreign_timers.earliest();
+    if (WEFT_LIKELY(own == INT64_MAX && foreign == INT64_MAX))
+        return;
+    std::int64_t now = now_ns();
+    if (own <= now)
+        m_timers.fire_due(now);
+    if (foreign <= now)
+        s.m_foreign_timers.fire_due(now);
 }
 
 void worker::reset_spinning() noexcept
@@ -236,6 +306,7 @@ task_header* worker::find_runnable() noexcept
         if (s.stopping())
             return nullptr;
         ++m_tick;
+        fire_timers();
         if (m_tick % k_global_poll_interval == 0 &&
             s.m_gq_size.load(std::memory_order_relaxed) != 0) {
             if (auto t = s.global_get(this))
@@ -321,18 +392,25 @@ task_header* worker::find_runnable() noexcept
                    s.m_npidle.load(std::memory_order_seq_cst) == s.m_n) {
             s.check_deadlock();
         }
-        wait_notified();
+        park();
     }
 }
 
 void worker::loop() noexcept
 {
     t_worker = this;
+    m_reactor = make_reactor(m_sched->m_reactor_kind);
     while (task_header* t = find_runnable()) {
+        if (WEFT_UNLIKELY(m_watching))
+            unpark_role();
         if (m_spinning.load(std::memory_order_relaxed))
             reset_spinning();
         t_current = t;
         t->m_resume.resume();
+    }
+    if (m_watching) {
+        m_watching = false;
+        m_sched->m_watcher.store(nullptr, std::memory_order_seq_cst);
     }
     t_current = nullptr;
     t_worker = nullptr;
@@ -341,7 +419,8 @@ void worker::loop() noexcept
 // ------------------------------------------------------------- scheduler
 
 scheduler::scheduler(unsigned n, bool detect_deadlock)
-    : m_n(n), m_shards(new registry_shard[n + 1]), m_detect_deadlock(detect_deadlock)
+    : m_n(n), m_shards(new registry_shard[n + 1]), m_detect_deadlock(detect_deadlock),
+      m_reactor_kind(process_reactor_kind())
 {
     std::uint64_t seed = 0x9e3779b97f4a7c15ULL ^ reinterpret_cast<std::uintptr_t>(this);
     for (unsigned i = 0; i < n; ++i) {
@@ -398,6 +477,46 @@ void scheduler::wakep() noexcept
     }
     w->m_spinning.store(true, std::memory_order_relaxed);
     w->notify();
+}
+
+timer_heap& scheduler::arm_heap() noexcept
+{
+    worker* w = t_worker;
+    if (w && w->m_sched == this)
+        return w->m_timers;
+    return m_foreign_timers;
+}
+
+void scheduler::timer_armed(timer_heap& heap, std::int64_t when) noexcept
+{
+    // A running worker checks its own heap every time it looks for work.
+    if (worker* w = t_worker; w && &heap == &w->m_timers)
+        return;
+    if (when >= m_poll_until.load(std::memory_order_seq_cst))
+        return;
+    if (worker* w = m_watcher.load(std::memory_order_seq_cst))
+        w->notify();
+    else
+        wakep();
+}
+
+std::int64_t scheduler::earliest_timer() const noexcept
+{
+    std::int64_t e = m_foreign_timers.earliest();
+    for (auto& w : m_workers) {
+        std::int64_t x = w->m_timers.earliest();
+        if (x < e)
+            e = x;
+    }
+    return e;
+}
+
+void scheduler::fire_all_timers() noexcept
+{
+    std::int64_t now = now_ns();
+    m_foreign_timers.fire_due(now);
+    for (auto& w : m_workers)
+        w->m_timers.fire_due(now);
 }
 
 void scheduler::inject(task_header* first, task_header* last, std::size_t n) noexcept
@@ -537,7 +656,8 @@ bool scheduler::stuck() noexcept
         if (m_npidle.load(std::memory_order_seq_cst) != m_n || m_gq_head)
             return false;
     }
-    return !any_work_visible() && live_user_tasks() != 0;
+    // A pending timer will wake a task (Go's checkdead looks at timers too).
+    return !any_work_visible() && earliest_timer() == INT64_MAX && live_user_tasks() != 0;
 }
 
 void scheduler::check_deadlock() noexcept
@@ -594,9 +714,22 @@ void scheduler::stop() noexcept
             t->m_ops(t, task_header::op::abandon);
         }
     }
+    // Timers still queued belong to no task (timer objects, after_func):
+    // let their owners release them.
+    drop_timers(m_foreign_timers);
+    for (auto& w : m_workers)
+        drop_timers(w->m_timers);
     std::lock_guard lk(m_lock);
     m_gq_head = m_gq_tail = nullptr;
     m_gq_size.store(0);
+}
+
+void scheduler::drop_timers(timer_heap& h) noexcept
+{
+    timer_node* batch[64];
+    while (std::size_t n = h.pop_all(batch, 64))
+        for (std::size_t i = 0; i < n; ++i)
+            batch[i]->m_callback(batch[i], timer_node::event::drop);
 }
 
 // ------------------------------------------------------------ entry points
@@ -653,6 +786,46 @@ void external_waiter_leave() noexcept
 {
     if (auto s = g_sched.load(std::memory_order_acquire))
         s->external_leave();
+}
+
+std::int64_t now_ns() noexcept
+{
+    timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+void timer_arm(timer_node* n, std::int64_t when)
+{
+    auto s = g_sched.load(std::memory_order_acquire);
+    if (!s)
+        throw std::logic_error("weft: timers need a running runtime (start one with weft::run)");
+    timer_heap& h = s->arm_heap();
+    if (h.push(n, when))
+        s->timer_armed(h, when);
+}
+
+bool timer_unqueue(timer_node* n) noexcept
+{
+    while (timer_heap* h = n->m_heap.load(std::memory_order_acquire)) {
+        if (h->remove(n))
+            return true;
+    }
+    return false;
+}
+
+bool timer_cancel(timer_node* n) noexcept
+{
+    if (timer_unqueue(n))
+        return true;
+    // Popped: wait for its callback to let go of the node.
+    for (unsigned spins = 0; n->m_firing.load(std::memory_order_acquire); ++spins) {
+        if (spins < 128)
+            cpu_relax();
+        else
+            os_yield();
+    }
+    return false;
 }
 
 void main_task_done() noexcept

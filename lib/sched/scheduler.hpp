@@ -13,6 +13,8 @@
 #include <weft/detail/task_header.hpp>
 #include <weft/runtime.hpp>
 
+#include "../reactor/reactor.hpp"
+#include "../time/timer_heap.hpp"
 #include "local_queue.hpp"
 
 namespace weft::detail {
@@ -34,7 +36,12 @@ struct registry_shard {
 ///   take from them (thieves CAS).
 ///   m_idle and m_idle_next are guarded by scheduler::m_lock. An idle worker
 ///   is removed from the idle list by whoever wakes it, and that waker hands
-///   it the spinning token (m_spinning = true) before notifying m_park.
+///   it the spinning token (m_spinning = true) before notifying m_park; a
+///   worker whose reactor wait ends for another reason (a deadline, I/O)
+///   takes itself off the list.
+///   m_reactor is created by the worker thread before it first parks and
+///   lives as long as the worker; wake() may reach it from any thread once
+///   m_park says k_sleeping.
 struct worker {
     scheduler* m_sched = nullptr;
     unsigned m_index = 0;
@@ -42,8 +49,13 @@ struct worker {
     local_queue m_runq;
     alignas(cache_line) std::atomic<task_header*> m_runnext{nullptr};
 
-    // Parking word: k_awake, k_notified (a wake is pending), k_sleeping (in futex).
+    // Parking word: k_awake, k_notified (a wake is pending), k_sleeping (in
+    // the reactor wait).
     alignas(cache_line) std::atomic<std::uint32_t> m_park{0};
+    std::unique_ptr<reactor> m_reactor;
+
+    /// Timers armed by tasks running on this worker.
+    timer_heap m_timers;
     std::atomic<bool> m_spinning{false};
 
     worker* m_idle_next = nullptr;
@@ -53,6 +65,7 @@ struct worker {
     std::uint32_t m_tick = 0;
     std::uint32_t m_streak = 0; // consecutive runnext picks
     std::uint64_t m_rng = 0;
+    bool m_watching = false; // holds scheduler::m_watcher
     task_header* m_steal_buf[local_queue::k_cap / 2];
 
     std::thread m_thread;
@@ -69,7 +82,10 @@ struct worker {
     void push_back(task_header* t, bool wake) noexcept;
     void reset_spinning() noexcept;
     void notify() noexcept;
-    void wait_notified() noexcept;
+    void wait_notified(std::int64_t deadline) noexcept;
+    void park() noexcept;
+    void unpark_role() noexcept;
+    void fire_timers() noexcept;
     std::uint32_t next_random() noexcept;
 };
 
@@ -104,6 +120,16 @@ public:
     std::atomic<std::uint64_t> m_foreign_activity{0};
     void external_leave() noexcept;
 
+    /// The heap a timer armed by the calling thread goes to.
+    timer_heap& arm_heap() noexcept;
+    /// A timer became the earliest of `heap` at `when`: make sure some
+    /// worker wakes for it.
+    void timer_armed(timer_heap& heap, std::int64_t when) noexcept;
+    /// Earliest deadline over every heap (INT64_MAX when none).
+    std::int64_t earliest_timer() const noexcept;
+    /// Fires every due timer of every heap (the watcher, after its sleep).
+    void fire_all_timers() noexcept;
+
 private:
     friend struct worker;
 
@@ -113,6 +139,7 @@ private:
     /// Called by the last worker to go idle: if nothing can ever wake a
     /// task, report the deadlock and exit like Go does.
     void check_deadlock() noexcept;
+    void drop_timers(timer_heap& h) noexcept;
     bool stuck() noexcept;
 
     unsigned m_n;
@@ -126,11 +153,22 @@ private:
     std::atomic<std::size_t> m_gq_size{0};
     worker* m_idle_head = nullptr;
 
+    // Timers. One idle worker at a time (the watcher) sleeps until the
+    // earliest deadline of all heaps and fires what is due everywhere; the
+    // others sleep until woken. m_poll_until: INT64_MAX when no worker
+    // watches (an armed timer must wake one), INT64_MIN while the watcher
+    // is awake (it looks at the heaps again before it sleeps), else the
+    // deadline the sleeping watcher will wake at.
+    timer_heap m_foreign_timers; // armed by threads that are not workers
+    alignas(cache_line) std::atomic<worker*> m_watcher{nullptr};
+    std::atomic<std::int64_t> m_poll_until{INT64_MAX};
+
     alignas(cache_line) std::atomic<unsigned> m_npidle{0};
     std::atomic<unsigned> m_nspinning{0};
     std::atomic<bool> m_stopping{false};
     std::atomic<bool> m_main_done{false};
     const bool m_detect_deadlock;
+    const reactor_kind m_reactor_kind;
 };
 
 /// Records that run()'s main task finished.

@@ -71,6 +71,10 @@ void timer_arm(timer_node* n, std::int64_t when);
 /// running has called timer_fire_done.
 bool timer_cancel(timer_node* n) noexcept;
 
+/// Unqueues n without waiting for a callback that is running: for owners
+/// that keep the node alive by other means (reference counts).
+bool timer_unqueue(timer_node* n) noexcept;
+
 /// Called by a fire callback when it no longer needs the node (see
 /// timer_node).
 inline void timer_fire_done(timer_node* n) noexcept

@@ -1,0 +1,61 @@
+// A 4-ary min-heap of timer nodes, one per worker (Go's per-P timer heap).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include <weft/detail/spinlock.hpp>
+#include <weft/detail/timer_node.hpp>
+
+namespace weft::detail {
+
+/// Invariants:
+///   m_nodes is a 4-ary heap ordered by m_when; m_nodes[i]->m_index == i and
+///   m_nodes[i]->m_heap == this for every i. m_nodes and the nodes' m_when /
+///   m_index are guarded by m_lock.
+///   m_earliest is m_nodes[0]->m_when, or INT64_MAX when empty; written under
+///   m_lock, read without it (a stale value only makes a reader look again
+///   or sleep until an earlier deadline than needed).
+class timer_heap {
+public:
+    timer_heap() { m_nodes.reserve(64); }
+
+    /// Queues n at `when`. Returns true if n became the earliest.
+    bool push(timer_node* n, std::int64_t when);
+
+    /// Unqueues n if this heap still holds it (n->m_heap == this).
+    bool remove(timer_node* n) noexcept;
+
+    /// Pops up to `max` nodes due at `now` into out, marking each as firing;
+    /// the caller runs their callbacks after this returns (without the lock).
+    std::size_t pop_due(std::int64_t now, timer_node** out, std::size_t max) noexcept;
+
+    /// Pops every node (runtime shutdown), marking each as firing.
+    std::size_t pop_all(timer_node** out, std::size_t max) noexcept;
+
+    std::int64_t earliest() const noexcept { return m_earliest.load(std::memory_order_seq_cst); }
+
+    /// Runs the callbacks of every node due at now. Returns how many fired.
+    std::size_t fire_due(std::int64_t now) noexcept;
+
+private:
+    void sift_up(std::uint32_t i) noexcept;
+    void sift_down(std::uint32_t i) noexcept;
+    void remove_at(std::uint32_t i) noexcept;
+    void place(std::uint32_t i, timer_node* n) noexcept
+    {
+        m_nodes[i] = n;
+        n->m_index = i;
+    }
+    void publish() noexcept
+    {
+        m_earliest.store(m_nodes.empty() ? INT64_MAX : m_nodes[0]->m_when, std::memory_order_seq_cst);
+    }
+
+    spinlock m_lock;
+    std::vector<timer_node*> m_nodes;
+    std::atomic<std::int64_t> m_earliest{INT64_MAX};
+};
+
+} // namespace weft::detail
