@@ -177,8 +177,9 @@ void worker::park() noexcept
         s.m_poll_until.store(INT64_MIN, std::memory_order_seq_cst);
         s.fire_all_timers();
     }
-    if (m_idle) {
-        // Woken by a deadline or I/O, not by a waker: leave the idle list.
+    {
+        // Woken by a deadline or I/O rather than by a waker (who takes the
+        // worker off the idle list): leave the list.
         std::lock_guard lk(s.m_lock);
         if (m_idle) {
             worker** pp = &s.m_idle_head;
