@@ -135,7 +135,7 @@ void ticker_reset(timer_core* c, clock::duration d);
 /// Cost: arming, stopping and resetting take no system call.
 class timer {
 public:
-    /// Starts a timer that sends the current time on channel() after d.
+    /// Starts a timer that sends, after d, the time it was due on channel().
     /// Throws std::logic_error when no runtime is running.
     explicit timer(clock::duration d);
     timer(timer&& o) noexcept : m_core(std::exchange(o.m_core, nullptr)) {}
@@ -149,7 +149,8 @@ public:
     }
     ~timer() { release(); }
 
-    /// The channel (capacity 1) that receives the time the timer fired. [t.C]
+    /// The channel (capacity 1) that receives the time the timer was due
+    /// (now + d at arming; the receiver may compare it with clock::now()). [t.C]
     /// Nil for a timer made by after_func.
     recv_chan<clock::time_point> channel() const;
     /// Stops the timer. True if this call stopped it before its value was
@@ -167,7 +168,8 @@ private:
     detail::timer_core* m_core = nullptr;
 };
 
-/// A channel that receives the current time once, after d. [time.After]
+/// A channel that receives, once, the time d from now when it has passed.
+/// [time.After]
 /// Nothing is left behind: the timer frees itself when it fires (or when
 /// the runtime stops), whether or not anybody receives.
 recv_chan<clock::time_point> after(clock::duration d);
@@ -188,7 +190,8 @@ timer after_func(clock::duration d, F&& f)
     return t;
 }
 
-/// Ticks on channel() every period. [time.Ticker]
+/// Ticks on channel() every period; each tick carries the time it was due.
+/// [time.Ticker]
 ///
 /// A slow reader finds at most one pending tick (missed ones are dropped);
 /// ticks keep their phase (they fall on start + k * period).

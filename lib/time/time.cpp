@@ -114,16 +114,17 @@ void timer_core::fired(timer_node* n, timer_node::event e) noexcept
         spin_guard g(c->m_lock);
         timer_fire_done(n);
         if (e == timer_node::event::fire && c->m_armed_gen == c->m_gen && c->m_active) {
+            // The value sent is the time the tick was due, as Go sends it.
             std::int64_t now = now_ns();
             switch (c->m_kind) {
             case timer_kind::once:
                 c->m_active = false;
-                c->m_ch.try_send(from_ns(now));
+                c->m_ch.try_send(from_ns(n->m_when));
                 break;
             case timer_kind::ticker: {
                 // A full channel means the reader is behind: this tick is
                 // dropped. The next one keeps the phase.
-                c->m_ch.try_send(from_ns(now));
+                c->m_ch.try_send(from_ns(n->m_when));
                 std::int64_t next = n->m_when + c->m_period;
                 if (next <= now)
                     next += ((now - next) / c->m_period + 1) * c->m_period;

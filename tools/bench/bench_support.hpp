@@ -4,7 +4,7 @@
 // same way.
 //
 // Command line (the Go peer, go/main.go, accepts the same):
-//   prog [-benchtime 0.5s|10000x] [-procs N] [-tasks N] [-list] name...
+//   prog [-benchtime 0.5s|10000x] [-procs N] [-tasks N] [-tickertime 10s] [-list] name...
 // Every name prints one line on stdout, "name value": nanoseconds per
 // operation, or bytes per parked task for "memory". Progress goes to stderr.
 #pragma once
@@ -63,6 +63,7 @@ struct options {
     bench_time time;
     unsigned procs = 0;             // 0: the program's default (weft: WEFT_MAXPROCS)
     std::int64_t tasks = 1'000'000; // parked tasks for "memory"
+    std::chrono::nanoseconds ticker_time = std::chrono::seconds(10); // TickerP50/P99
     bool list = false;
     std::vector<std::string> names;
 };
@@ -85,6 +86,8 @@ inline options parse_options(int argc, char** argv)
             o.procs = static_cast<unsigned>(std::stoul(std::string(value())));
         else if (arg == "-tasks")
             o.tasks = std::stoll(std::string(value()));
+        else if (arg == "-tickertime")
+            o.ticker_time = parse_bench_time(value()).duration;
         else if (arg == "-list")
             o.list = true;
         else if (!arg.empty() && arg[0] == '-')
@@ -171,6 +174,12 @@ inline void report_timing(std::string_view name, const iteration_planner& p)
                  static_cast<long long>(p.iterations()),
                  static_cast<double>(p.elapsed().count()) / 1e6);
     std::printf("%.*s %.2f\n", static_cast<int>(name.size()), name.data(), p.ns_per_op());
+    std::fflush(stdout);
+}
+
+inline void report_value(std::string_view name, double value)
+{
+    std::printf("%.*s %.2f\n", static_cast<int>(name.size()), name.data(), value);
     std::fflush(stdout);
 }
 

@@ -48,6 +48,16 @@ weft::task<> run_all(bench::options opts)
             bench::report_memory(co_await parked_bytes_per_task(opts.tasks));
             continue;
         }
+        if (name == "Sleep100k" || name == "Sleep100kMem") {
+            auto r = co_await sleep_many(100'000);
+            bench::report_value(name, name == "Sleep100k" ? r.wall_ms : r.bytes_per_task);
+            continue;
+        }
+        if (name == "TickerP50" || name == "TickerP99") {
+            auto r = co_await ticker_lateness(opts.ticker_time);
+            bench::report_value(name, name == "TickerP50" ? r.p50_us : r.p99_us);
+            continue;
+        }
         const auto it = timed_benchmarks().find(name);
         if (it == timed_benchmarks().end())
             throw std::invalid_argument("unknown benchmark " + name);
@@ -88,7 +98,9 @@ int main(int argc, char** argv)
     try {
         const auto opts = bench::parse_options(argc, argv);
         if (opts.list) {
-            std::puts("memory");
+            for (const char* special :
+                 {"memory", "Sleep100k", "Sleep100kMem", "TickerP50", "TickerP99"})
+                std::puts(special);
             for (const auto& [name, body] : weft_bench::timed_benchmarks())
                 std::puts(name.c_str());
             return 0;

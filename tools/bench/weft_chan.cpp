@@ -283,6 +283,7 @@ const std::map<std::string, body_fn>& timed_benchmarks()
         {"SelectSyncContended", select_sync_contended},
         {"ChanSem", chan_sem},
         {"CreateGoroutines", create_goroutines},
+        {"TimerArmCancel", timer_arm_cancel},
     };
     return table;
 }

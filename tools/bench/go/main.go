@@ -1,6 +1,6 @@
 // Command gobench runs the Go peers of weft's benchmarks.
 //
-// Usage: gobench [-benchtime 0.5s|10000x] [-tasks N] name...
+// Usage: gobench [-benchtime 0.5s|10000x] [-tasks N] [-tickertime 10s] name...
 //
 // Each name prints one line "name value": nanoseconds per operation for the
 // timed shapes, bytes per parked goroutine for "memory". Timing goes through
@@ -15,6 +15,7 @@ import (
 	"os"
 	"sort"
 	"testing"
+	"time"
 )
 
 var benchmarks = map[string]func(*testing.B){
@@ -28,6 +29,7 @@ var benchmarks = map[string]func(*testing.B){
 	"SelectSyncContended": benchSelectSyncContended,
 	"ChanSem":             benchChanSem,
 	"CreateGoroutines":    benchCreateGoroutines,
+	"TimerArmCancel":      benchTimerArmCancel,
 }
 
 func main() {
@@ -35,11 +37,12 @@ func main() {
 	testing.Init()
 	benchtime := flag.String("benchtime", "0.5s", "run time per benchmark (e.g. 0.5s) or iteration count (e.g. 1000x)")
 	tasks := flag.Int("tasks", 1000000, "goroutines parked by the memory benchmark")
+	tickerTime := flag.Duration("tickertime", 10*time.Second, "how long TickerP50/TickerP99 read the ticker")
 	list := flag.Bool("list", false, "list the benchmark names and exit")
 	flag.Parse()
 
 	if *list {
-		names := []string{"memory"}
+		names := []string{"memory", "Sleep100k", "Sleep100kMem", "TickerP50", "TickerP99"}
 		for name := range benchmarks {
 			names = append(names, name)
 		}
@@ -58,8 +61,25 @@ func main() {
 		os.Exit(2)
 	}
 	for _, name := range flag.Args() {
-		if name == "memory" {
+		switch name {
+		case "memory":
 			fmt.Printf("memory %.1f\n", parkedBytesPerGoroutine(*tasks))
+			continue
+		case "Sleep100k", "Sleep100kMem":
+			wall, mem := sleepMany(100000)
+			if name == "Sleep100k" {
+				fmt.Printf("%s %.2f\n", name, wall)
+			} else {
+				fmt.Printf("%s %.2f\n", name, mem)
+			}
+			continue
+		case "TickerP50", "TickerP99":
+			p50, p99 := tickerLateness(*tickerTime)
+			if name == "TickerP50" {
+				fmt.Printf("%s %.2f\n", name, p50)
+			} else {
+				fmt.Printf("%s %.2f\n", name, p99)
+			}
 			continue
 		}
 		f, ok := benchmarks[name]
