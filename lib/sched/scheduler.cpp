@@ -28,6 +28,7 @@
 #include <string>
 
 #include <sched.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 
@@ -400,6 +401,9 @@ task_header* worker::find_runnable() noexcept
 void worker::loop() noexcept
 {
     t_worker = this;
+    // Timer deadlines are the reactor's timeouts: without this the kernel
+    // may let a sleep run 50 us late (the default timer slack).
+    ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     m_reactor = make_reactor(m_sched->m_reactor_kind);
     while (task_header* t = find_runnable()) {
         if (WEFT_UNLIKELY(m_watching))
@@ -493,6 +497,9 @@ void scheduler::timer_armed(timer_heap& heap, std::int64_t when) noexcept
     // A running worker checks its own heap every time it looks for work.
     if (worker* w = t_worker; w && &heap == &w->m_timers)
         return;
+    // Orders the heap's new earliest deadline before the read of the
+    // watcher's: the watcher stores its deadline and then reads the heaps.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     if (when >= m_poll_until.load(std::memory_order_seq_cst))
         return;
     if (worker* w = m_watcher.load(std::memory_order_seq_cst))

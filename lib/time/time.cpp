@@ -15,6 +15,7 @@
 //   stop/reset or its callback ends without re-arming.
 
 #include <atomic>
+#include <new>
 #include <stdexcept>
 
 #include <weft/runtime.hpp>
@@ -22,7 +23,7 @@
 
 namespace weft::detail {
 
-struct timer_core : timer_node {
+struct timer_core : timer_node, pooled_frame {
     spinlock m_lock;
     std::atomic<std::uint32_t> m_refs{1};
     std::uint64_t m_gen = 0;
@@ -30,21 +31,24 @@ struct timer_core : timer_node {
     bool m_active = false;
     timer_kind m_kind;
     std::int64_t m_period = 0;           // ticker
-    chan<clock::time_point> m_ch;        // once, ticker: capacity 1
+    // once, ticker: capacity 1, made on first use (channel() or the first
+    // value), so that a timer stopped before anyone looked costs no channel.
+    chan<clock::time_point> m_ch;
     std::unique_ptr<after_func_base> m_func;
 
     timer_core(timer_kind k, std::int64_t period, after_func_base* f)
         : m_kind(k), m_period(period), m_func(f)
     {
-        if (k != timer_kind::func)
-            m_ch = make_chan<clock::time_point>(1);
         m_callback = &fired;
     }
 
     void acquire() noexcept { m_refs.fetch_add(1, std::memory_order_relaxed); }
     void release() noexcept
     {
-        if (m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+        // A sole owner needs no read-modify-write: nobody else can take a
+        // reference from it.
+        if (m_refs.load(std::memory_order_acquire) == 1 ||
+            m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
             delete this;
     }
 
@@ -77,6 +81,23 @@ struct timer_core : timer_node {
         if (m_ch)
             drained = m_ch.try_recv().has_value();
         return was_active || (drained && m_kind == timer_kind::once);
+    }
+
+    /// Called with m_lock held.
+    chan<clock::time_point>& channel_locked()
+    {
+        if (!m_ch && m_kind != timer_kind::func)
+            m_ch = make_chan<clock::time_point>(1);
+        return m_ch;
+    }
+    /// Called with m_lock held, from the fire callback.
+    void send_locked(std::int64_t due) noexcept
+    {
+        try {
+            channel_locked().try_send(from_ns(due));
+        } catch (const std::bad_alloc&) {
+            // No memory for the channel: the value is lost, as a dropped tick.
+        }
     }
 
     static void fired(timer_node* n, timer_node::event e) noexcept;
@@ -119,12 +140,12 @@ void timer_core::fired(timer_node* n, timer_node::event e) noexcept
             switch (c->m_kind) {
             case timer_kind::once:
                 c->m_active = false;
-                c->m_ch.try_send(from_ns(n->m_when));
+                c->send_locked(n->m_when);
                 break;
             case timer_kind::ticker: {
                 // A full channel means the reader is behind: this tick is
                 // dropped. The next one keeps the phase.
-                c->m_ch.try_send(from_ns(n->m_when));
+                c->send_locked(n->m_when);
                 std::int64_t next = n->m_when + c->m_period;
                 if (next <= now)
                     next += ((now - next) / c->m_period + 1) * c->m_period;
@@ -165,7 +186,23 @@ timer_core* timer_create(timer_kind kind, std::int64_t period, after_func_base* 
 
 void timer_release(timer_core* c) noexcept { c->release(); }
 
-recv_chan<clock::time_point> timer_channel(timer_core* c) { return c->m_ch; }
+recv_chan<clock::time_point> timer_channel(timer_core* c)
+{
+    spin_guard g(c->m_lock);
+    return c->channel_locked();
+}
+
+/// The handle goes away: stops the timer unless it is an after_func
+/// timer, and drops the handle's reference.
+void timer_drop(timer_core* c) noexcept
+{
+    if (c->m_kind != timer_kind::func) {
+        spin_guard g(c->m_lock);
+        if (c->m_active || c->m_ch)
+            c->disarm_locked();
+    }
+    c->release();
+}
 
 bool timer_stop(timer_core* c) noexcept
 {
@@ -224,9 +261,7 @@ void timer::release() noexcept
     if (!m_core)
         return;
     // A timer from after_func keeps its schedule when dropped (Go's AfterFunc).
-    if (m_core->m_kind != detail::timer_kind::func)
-        detail::timer_stop(m_core);
-    detail::timer_release(std::exchange(m_core, nullptr));
+    detail::timer_drop(std::exchange(m_core, nullptr));
 }
 
 recv_chan<clock::time_point> after(clock::duration d)
@@ -273,8 +308,7 @@ void ticker::release() noexcept
 {
     if (!m_core)
         return;
-    detail::timer_stop(m_core);
-    detail::timer_release(std::exchange(m_core, nullptr));
+    detail::timer_drop(std::exchange(m_core, nullptr));
 }
 
 } // namespace weft

@@ -50,7 +50,10 @@ private:
     }
     void publish() noexcept
     {
-        m_earliest.store(m_nodes.empty() ? INT64_MAX : m_nodes[0]->m_when, std::memory_order_seq_cst);
+        // Release suffices for readers that only poll; the one reader that
+        // must not miss a new earliest deadline (a sleeping watcher) is
+        // covered by the fence in scheduler::timer_armed.
+        m_earliest.store(m_nodes.empty() ? INT64_MAX : m_nodes[0]->m_when, std::memory_order_release);
     }
 
     spinlock m_lock;
