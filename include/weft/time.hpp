@@ -30,9 +30,10 @@ namespace weft {
 ///   earliest deadline.
 class [[nodiscard]] sleep_operation {
 public:
-    explicit sleep_operation(std::int64_t when) noexcept : m_when(when) {}
+    /// `past`: the deadline is known to have passed (saves a clock read).
+    explicit sleep_operation(std::int64_t when, bool past) noexcept : m_when(when), m_past(past) {}
     /// Moving is allowed before the operation is awaited.
-    sleep_operation(sleep_operation&& o) noexcept : m_when(o.m_when) {}
+    sleep_operation(sleep_operation&& o) noexcept : m_when(o.m_when), m_past(o.m_past) {}
     sleep_operation& operator=(const sleep_operation&) = delete;
     ~sleep_operation()
     {
@@ -41,7 +42,7 @@ public:
             detail::timer_cancel(&m_node);
     }
 
-    bool await_ready() const noexcept { return m_when <= detail::now_ns(); }
+    bool await_ready() const noexcept { return m_past; }
     WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
     {
         m_node.m_task = detail::require_task("sleep_for/sleep_until");
@@ -68,18 +69,21 @@ private:
 
     node m_node;
     std::int64_t m_when;
+    bool m_past;
     bool m_armed = false;
 };
 
 /// co_await sleep_for(d): suspends the task for at least d. [time.Sleep]
 inline sleep_operation sleep_for(clock::duration d) noexcept
 {
-    auto now = detail::now_ns();
-    return sleep_operation(detail::deadline_after(now, d));
+    if (d <= clock::duration::zero())
+        return sleep_operation(0, true);
+    return sleep_operation(detail::deadline_after(detail::now_ns(), d), false);
 }
 inline sleep_operation sleep_until(clock::time_point t) noexcept
 {
-    return sleep_operation(detail::to_ns(t));
+    auto when = detail::to_ns(t);
+    return sleep_operation(when, when <= detail::now_ns());
 }
 
 namespace detail {
