@@ -42,7 +42,7 @@ func main() {
 	flag.Parse()
 
 	if *list {
-		names := []string{"memory", "Sleep100k", "Sleep100kMem", "TickerP50", "TickerP99"}
+		names := []string{"memory", "Sleep100k", "Sleep100kMem", "TickerP50", "TickerP99", "CtxCancel100k"}
 		for name := range benchmarks {
 			names = append(names, name)
 		}
@@ -72,6 +72,9 @@ func main() {
 			} else {
 				fmt.Printf("%s %.2f\n", name, mem)
 			}
+			continue
+		case "CtxCancel100k":
+			fmt.Printf("%s %.2f\n", name, cancelWake(100000))
 			continue
 		case "TickerP50", "TickerP99":
 			p50, p99 := tickerLateness(*tickerTime)
