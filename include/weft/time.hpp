@@ -120,6 +120,7 @@ private:
 enum class timer_kind { once, ticker, func };
 
 timer_core* timer_create(timer_kind kind, std::int64_t period, after_func_base* f);
+timer_core* timer_start(clock::duration d);
 void timer_release(timer_core* c) noexcept;
 void timer_drop(timer_core* c) noexcept;
 recv_chan<clock::time_point> timer_channel(timer_core* c);

@@ -67,6 +67,22 @@ struct timer_core : timer_node, pooled_frame {
         m_active = true;
     }
 
+    /// Arms a core that no other thread can see yet, without m_lock: the
+    /// heap's lock publishes these writes to whoever pops the node.
+    void start(std::int64_t when)
+    {
+        m_armed_gen = m_gen;
+        m_active = true;
+        m_refs.store(2, std::memory_order_relaxed);
+        try {
+            timer_arm(this, when);
+        } catch (...) {
+            m_active = false;
+            m_refs.store(1, std::memory_order_relaxed);
+            throw;
+        }
+    }
+
     /// Called with m_lock held: cancels whatever is armed and drops an
     /// unreceived value. True if the timer was pending.
     bool disarm_locked() noexcept
@@ -184,6 +200,19 @@ timer_core* timer_create(timer_kind kind, std::int64_t period, after_func_base* 
     return new timer_core(kind, period, f);
 }
 
+/// Creates and arms a once timer due d from now.
+timer_core* timer_start(clock::duration d)
+{
+    auto c = new timer_core(timer_kind::once, 0, nullptr);
+    try {
+        c->start(deadline_after(now_ns(), d));
+    } catch (...) {
+        delete c;
+        throw;
+    }
+    return c;
+}
+
 void timer_release(timer_core* c) noexcept { c->release(); }
 
 recv_chan<clock::time_point> timer_channel(timer_core* c)
@@ -196,6 +225,12 @@ recv_chan<clock::time_point> timer_channel(timer_core* c)
 /// timer, and drops the handle's reference.
 void timer_drop(timer_core* c) noexcept
 {
+    // With no other reference (not queued, not firing), nobody else can
+    // reach the core: no lock and nothing to stop.
+    if (c->m_refs.load(std::memory_order_acquire) == 1) {
+        delete c;
+        return;
+    }
     if (c->m_kind != timer_kind::func) {
         spin_guard g(c->m_lock);
         if (c->m_active || c->m_ch)
@@ -233,16 +268,7 @@ void ticker_reset(timer_core* c, clock::duration d)
 
 namespace weft {
 
-timer::timer(clock::duration d)
-    : m_core(detail::timer_create(detail::timer_kind::once, 0, nullptr))
-{
-    try {
-        detail::timer_reset(m_core, d);
-    } catch (...) {
-        detail::timer_release(std::exchange(m_core, nullptr));
-        throw;
-    }
-}
+timer::timer(clock::duration d) : m_core(detail::timer_start(d)) {}
 
 recv_chan<clock::time_point> timer::channel() const
 {
@@ -266,13 +292,12 @@ void timer::release() noexcept
 
 recv_chan<clock::time_point> after(clock::duration d)
 {
-    auto c = detail::timer_create(detail::timer_kind::once, 0, nullptr);
+    auto c = detail::timer_start(d);
     recv_chan<clock::time_point> ch;
     try {
-        detail::timer_reset(c, d);
         ch = detail::timer_channel(c);
     } catch (...) {
-        detail::timer_release(c);
+        detail::timer_drop(c);
         throw;
     }
     // No handle keeps the core: the node's reference does until it fires,
