@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include <weft/detail/cancel.hpp>
 #include <weft/detail/chan_state.hpp>
 #include <weft/detail/task_header.hpp>
 #include <weft/errors.hpp>
@@ -56,12 +57,25 @@ private:
     throw closed_channel("weft: send on closed channel");
 }
 
-/// Parks the current task for good: an operation on a nil channel. The task
-/// is destroyed with the runtime.
-inline void park_forever(std::coroutine_handle<> h, const char* what)
-{
-    require_task(what)->m_resume = h;
-}
+/// A wait on a nil channel: it ends only by cancellation of the task's
+/// context (or with the runtime).
+struct nil_wait {
+    wait_hook m_hook;
+    static void withdraw(wait_hook* h) noexcept
+    {
+        // Nothing else can complete the wait: the canceller always wins.
+        h->m_canceled = true;
+        wake_waiter(h->m_task);
+    }
+    bool suspend(std::coroutine_handle<> h, const char* what)
+    {
+        task_header* t = require_task(what);
+        t->m_resume = h;
+        if (!hook_begin(m_hook, t, &withdraw))
+            return false;
+        return !m_hook.m_scope || hook_suspend(m_hook);
+    }
+};
 
 } // namespace detail
 
@@ -70,6 +84,8 @@ inline void park_forever(std::coroutine_handle<> h, const char* what)
 ///
 /// The channel must outlive the operation (it does whenever the operation is
 /// awaited in the expression that made it).
+/// Cancellation: if the task's context is done while it waits (or before it
+/// would wait), throws canceled_error and takes no value.
 /// Cancel safety: as a select case that loses, it consumes nothing.
 template <class T>
 class [[nodiscard]] recv_operation {
@@ -85,40 +101,58 @@ public:
             detail::spin_guard g(m_ch->lock());
             m_ch->unlink_recv(&m_w);
         }
+        detail::hook_end(m_hook);
+        detail::hook_end(m_nil.m_hook);
     }
 
     bool await_ready() const noexcept { return false; }
     WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
     {
-        if (!m_ch) {
-            detail::park_forever(h, "recv on a nil channel");
-            return true;
-        }
+        if (!m_ch)
+            return m_nil.suspend(h, "recv on a nil channel");
         detail::task_header* wake = nullptr;
+        detail::task_header* self = nullptr;
         {
             detail::spin_guard g(m_ch->lock());
-            if (m_ch->recv_locked(m_value, wake) == detail::chan_result::would_block) {
-                detail::task_header* self = detail::current_task();
-                if (!self)
-                    goto no_task;
-                m_w.m_task = self;
-                m_w.m_slot = &m_value;
-                self->m_resume = h;
-                m_suspended = true;
-                m_ch->enqueue_recv(&m_w);
+            if (m_ch->recv_locked(m_value, wake) != detail::chan_result::would_block)
+                goto done;
+            self = detail::current_task();
+            if (!self)
+                goto no_task;
+            if (WEFT_LIKELY(!detail::task_scope(self))) {
+                enqueue(self, h);
                 return true;
             }
         }
+        // A cancellable task: register first, then look again and queue.
+        m_hook.m_op = this;
+        if (!detail::hook_begin(m_hook, self, &withdraw))
+            return false;
+        {
+            detail::spin_guard g(m_ch->lock());
+            if (m_ch->recv_locked(m_value, wake) != detail::chan_result::would_block ||
+                detail::hook_cancelled(m_hook)) {
+                m_cancel_done = true;
+                goto done;
+            }
+            enqueue(self, h);
+        }
+        return detail::hook_suspend(m_hook);
+    done:
+        if (m_cancel_done)
+            detail::hook_end(m_hook);
         if (wake)
-            detail::ready(wake);
+            detail::wake_waiter(wake);
         return false;
     no_task:
         detail::require_task("chan recv");
         return false;
     }
-    std::optional<T> await_resume() noexcept(std::is_nothrow_move_constructible_v<T>)
+    std::optional<T> await_resume()
     {
         m_suspended = false;
+        if (WEFT_UNLIKELY(detail::hook_end(m_hook) || detail::hook_end(m_nil.m_hook)))
+            detail::throw_canceled();
         return std::move(m_value);
     }
 
@@ -126,10 +160,34 @@ public:
     detail::chan_state<T>* state() const noexcept { return m_ch; }
 
 private:
+    void enqueue(detail::task_header* self, std::coroutine_handle<> h) noexcept
+    {
+        m_w.m_task = self;
+        m_w.m_slot = &m_value;
+        self->m_resume = h;
+        m_suspended = true;
+        m_ch->enqueue_recv(&m_w);
+    }
+    static void withdraw(detail::wait_hook* hook) noexcept
+    {
+        auto op = static_cast<detail::op_hook<recv_operation>*>(hook)->m_op;
+        {
+            detail::spin_guard g(op->m_ch->lock());
+            if (!op->m_w.m_linked)
+                return; // a sender got there first
+            op->m_ch->unlink_recv(&op->m_w);
+        }
+        hook->m_canceled = true;
+        detail::wake_waiter(hook->m_task);
+    }
+
     detail::chan_state<T>* m_ch;
     detail::chan_waiter m_w;
     std::optional<T> m_value;
+    detail::op_hook<recv_operation> m_hook;
+    detail::nil_wait m_nil;
     bool m_suspended = false;
+    bool m_cancel_done = false;
 };
 
 /// co_await ch.send(v): delivers v to a receiver or the buffer, waiting for
@@ -138,6 +196,8 @@ private:
 ///
 /// The channel must outlive the operation (it does whenever the operation is
 /// awaited in the expression that made it).
+/// Cancellation: if the task's context is done while it waits (or before it
+/// would wait), throws canceled_error and sends nothing.
 /// Cancel safety: as a select case that loses, nothing is sent (v stays in
 /// the operation and is destroyed with it).
 template <class T>
@@ -156,37 +216,51 @@ public:
             detail::spin_guard g(m_ch->lock());
             m_ch->unlink_send(&m_w);
         }
+        detail::hook_end(m_hook);
+        detail::hook_end(m_nil.m_hook);
     }
 
     bool await_ready() const noexcept { return false; }
     WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
     {
-        if (!m_ch) {
-            detail::park_forever(h, "send on a nil channel");
-            return true;
-        }
+        if (!m_ch)
+            return m_nil.suspend(h, "send on a nil channel");
         detail::task_header* wake = nullptr;
         detail::task_header* self = nullptr;
         detail::chan_result r;
         {
             detail::spin_guard g(m_ch->lock());
             r = m_ch->send_locked(std::move(m_value), wake);
-            if (r == detail::chan_result::would_block && (self = detail::current_task())) {
-                m_w.m_task = self;
-                m_w.m_slot = &m_value;
-                self->m_resume = h;
-                m_suspended = true;
-                m_ch->enqueue_send(&m_w);
+            if (r == detail::chan_result::would_block && (self = detail::current_task()) &&
+                WEFT_LIKELY(!detail::task_scope(self))) {
+                enqueue(self, h);
                 return true;
             }
         }
-        if (r == detail::chan_result::would_block)
-            detail::require_task("chan send");
+        if (r == detail::chan_result::would_block) {
+            if (!self)
+                detail::require_task("chan send");
+            // A cancellable task: register first, then look again and queue.
+            m_hook.m_op = this;
+            if (!detail::hook_begin(m_hook, self, &withdraw))
+                return false;
+            {
+                detail::spin_guard g(m_ch->lock());
+                r = m_ch->send_locked(std::move(m_value), wake);
+                if (r == detail::chan_result::would_block && !detail::hook_cancelled(m_hook)) {
+                    enqueue(self, h);
+                    goto queued;
+                }
+            }
+            detail::hook_end(m_hook);
+        }
         if (r == detail::chan_result::closed)
             m_closed = true;
         if (wake)
-            detail::ready(wake);
+            detail::wake_waiter(wake);
         return false;
+    queued:
+        return detail::hook_suspend(m_hook);
     }
     void await_resume()
     {
@@ -194,6 +268,8 @@ public:
             m_suspended = false;
             m_closed = !m_w.m_ok;
         }
+        if (WEFT_UNLIKELY(detail::hook_end(m_hook) || detail::hook_end(m_nil.m_hook)))
+            detail::throw_canceled();
         if (m_closed)
             detail::throw_closed_send();
     }
@@ -202,9 +278,33 @@ public:
     T& value() noexcept { return m_value; }
 
 private:
+    void enqueue(detail::task_header* self, std::coroutine_handle<> h) noexcept
+    {
+        m_w.m_task = self;
+        m_w.m_slot = &m_value;
+        self->m_resume = h;
+        m_suspended = true;
+        m_ch->enqueue_send(&m_w);
+    }
+    static void withdraw(detail::wait_hook* hook) noexcept
+    {
+        auto op = static_cast<detail::op_hook<send_operation>*>(hook)->m_op;
+        {
+            detail::spin_guard g(op->m_ch->lock());
+            if (!op->m_w.m_linked)
+                return; // a receiver or close got there first
+            op->m_ch->unlink_send(&op->m_w);
+        }
+        op->m_suspended = false; // withdrawn: neither sent nor closed
+        hook->m_canceled = true;
+        detail::wake_waiter(hook->m_task);
+    }
+
     detail::chan_state<T>* m_ch;
     T m_value;
     detail::chan_waiter m_w;
+    detail::op_hook<send_operation> m_hook;
+    detail::nil_wait m_nil;
     bool m_suspended = false;
     bool m_closed = false;
 };
@@ -252,7 +352,7 @@ protected:
         if (r == chan_result::closed)
             throw_closed_send();
         if (wake)
-            ready(wake);
+            wake_waiter(wake);
         return r == chan_result::done;
     }
 
@@ -268,7 +368,7 @@ protected:
             s->recv_locked(out, wake);
         }
         if (wake)
-            ready(wake);
+            wake_waiter(wake);
         return out;
     }
 

@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <weft/context.hpp>
 #include <weft/detail/awaitable.hpp>
 #include <weft/detail/frame_alloc.hpp>
 #include <weft/detail/task_header.hpp>
@@ -336,7 +337,8 @@ join_handle<R> adopt_root(root_promise<R>* p) noexcept
 /// f(args...) must return task<R>. f and args are decay-copied into the new
 /// task's frame, so a lambda's captures live as long as the task; prefer
 /// by-value coroutine parameters. Callable from tasks and from other threads
-/// while a runtime runs; the new task inherits nothing from the caller yet.
+/// while a runtime runs. The new task runs in the caller's context
+/// (current_context(); background outside tasks).
 /// Returns a join_handle; dropping it detaches the task.
 template <class F, class... A>
     requires detail::task_function<F, A...>
@@ -344,6 +346,22 @@ auto go(F&& f, A&&... args)
 {
     auto p = detail::make_root(std::forward<F>(f), std::forward<A>(args)...);
     auto h = detail::adopt_root(p);
+    detail::spawn(p);
+    return h;
+}
+
+/// go(f, args...) with ctx as the new task's context: when ctx is done, the
+/// task's blocking operations end with canceled_error.
+template <class F, class... A>
+    requires detail::task_function<F, A...>
+auto go(context ctx, F&& f, A&&... args)
+{
+    auto p = detail::make_root(std::forward<F>(f), std::forward<A>(args)...);
+    auto h = detail::adopt_root(p);
+    p->m_ctx_given = true;
+    p->m_ctx = ctx.node();
+    if (p->m_ctx)
+        p->m_ctx->acquire();
     detail::spawn(p);
     return h;
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <weft/chan.hpp>
+#include <weft/detail/cancel.hpp>
 #include <weft/detail/select_core.hpp>
 
 namespace weft {
@@ -181,6 +182,7 @@ public:
     {
         if (m_suspended)
             withdraw(); // destroyed while waiting (runtime shutdown)
+        detail::hook_end(m_hook);
     }
 
     bool await_ready() const noexcept { return false; }
@@ -200,12 +202,21 @@ public:
             if (poll_alone(order[k], wake)) {
                 m_chosen = order[k];
                 if (wake)
-                    detail::ready(wake);
+                    detail::wake_waiter(wake);
                 return false;
             }
         }
         if constexpr (k_defaults != 0) {
             m_chosen = default_index();
+            return false;
+        }
+
+        detail::task_header* self = detail::require_task("select");
+        // A cancellable task registers before it locks anything (see
+        // detail/cancel.hpp); the hook claims the select like any case.
+        m_hook.m_op = this;
+        if (!detail::hook_begin(m_hook, self, &withdraw_hook)) {
+            resolve_cancel();
             return false;
         }
 
@@ -220,31 +231,26 @@ public:
             }
         } catch (...) {
             detail::unlock_all(m_locks.data(), m_nlocks);
+            detail::hook_end(m_hook);
             throw;
         }
-        if (m_chosen == N && k_defaults) {
-            m_chosen = default_index();
-        }
-        if (m_chosen != N) {
+        if (m_chosen != N || detail::hook_cancelled(m_hook)) {
             detail::unlock_all(m_locks.data(), m_nlocks);
             if (wake)
-                detail::ready(wake);
+                detail::wake_waiter(wake);
+            if (detail::hook_end(m_hook) && m_chosen == N)
+                resolve_cancel();
             return false;
         }
-        detail::task_header* self = detail::current_task();
-        if (!self) {
-            detail::unlock_all(m_locks.data(), m_nlocks);
-            detail::require_task("select");
-        }
         self->m_resume = h;
-        if (m_nlocks == 0)
-            return true; // every channel is nil: blocks forever, like select {}
+        // Every channel nil: blocks until cancelled, like select {}.
+        const bool hooked = m_hook.m_scope != nullptr;
         enqueue_all(self, std::make_index_sequence<N>{});
         m_suspended = true;
         std::size_t n = m_nlocks;
         spinlock_array locks = m_locks;
         detail::unlock_all(locks.data(), n);
-        return true;
+        return !hooked || detail::hook_suspend(m_hook);
     }
 
     result_type await_resume()
@@ -255,11 +261,62 @@ public:
             withdraw();
             via_waiter = true;
         }
+        if (detail::hook_end(m_hook) && m_chosen == N) {
+            if (resolve_cancel())
+                detail::throw_canceled();
+            via_waiter = false;
+        }
+        if (m_throw_canceled)
+            detail::throw_canceled();
         return make_result(via_waiter, std::make_index_sequence<N>{});
     }
 
 private:
     using spinlock_array = std::array<detail::spinlock*, N>;
+
+    template <class C>
+    static constexpr bool is_done_case = requires { C::is_done; };
+
+    /// The task's context is done and no case was taken. A select with a
+    /// done() case reports the one of the task's own context, else its first
+    /// done() case; without one it throws. Returns true when it must throw
+    /// (recorded in m_throw_canceled for await_resume).
+    bool resolve_cancel() noexcept
+    {
+        std::size_t first = N;
+        std::size_t own = N;
+        detail::context_node* scope = detail::task_scope(detail::current_task());
+        find_done(scope, first, own, std::make_index_sequence<N>{});
+        m_chosen = own != N ? own : first;
+        m_throw_canceled = m_chosen == N;
+        return m_throw_canceled;
+    }
+    template <std::size_t... I>
+    void find_done(detail::context_node* scope, std::size_t& first, std::size_t& own,
+                   std::index_sequence<I...>) noexcept
+    {
+        auto one = [&](auto& c, std::size_t k) {
+            if constexpr (is_done_case<std::decay_t<decltype(c)>>) {
+                if (first == N)
+                    first = k;
+                if (own == N && c.scope() == scope)
+                    own = k;
+            }
+        };
+        (one(std::get<I>(m_cases), I), ...);
+    }
+
+    static void withdraw_hook(detail::wait_hook* hook) noexcept
+    {
+        auto op = static_cast<detail::op_hook<select_operation>*>(hook)->m_op;
+        std::uint32_t expected = 0;
+        if (!op->m_sel.m_done.compare_exchange_strong(expected, 1, std::memory_order_acq_rel,
+                                                      std::memory_order_relaxed))
+            return; // a case won first
+        op->m_sel.m_winner = N;
+        hook->m_canceled = true;
+        detail::wake_waiter(hook->m_task);
+    }
 
     static constexpr std::size_t default_index() noexcept
     {
@@ -360,7 +417,9 @@ private:
     std::size_t m_nlocks = 0;
     std::size_t m_chosen = N;
     detail::select_state m_sel;
+    detail::op_hook<select_operation> m_hook;
     bool m_suspended = false;
+    bool m_throw_canceled = false;
 };
 
 /// [select { case ... }] Waits until one of the cases can proceed and
@@ -397,6 +456,7 @@ public:
     {
         if (m_suspended)
             withdraw();
+        detail::hook_end(m_hook);
     }
 
     bool await_ready() const noexcept { return false; }
@@ -411,6 +471,11 @@ public:
         std::vector<std::uint32_t> order(n);
         detail::random_order(order.data(), n);
 
+        detail::task_header* self = detail::require_task("select_from");
+        m_hook.m_op = this;
+        if (!detail::hook_begin(m_hook, self, &withdraw_hook))
+            return false;
+
         detail::task_header* wake = nullptr;
         detail::lock_all(m_locks.data(), m_locks.size());
         for (std::size_t k = 0; k < n; ++k) {
@@ -420,20 +485,13 @@ public:
                 break;
             }
         }
-        if (m_chosen != npos) {
+        if (m_chosen != npos || detail::hook_cancelled(m_hook)) {
             detail::unlock_all(m_locks.data(), m_locks.size());
             if (wake)
-                detail::ready(wake);
+                detail::wake_waiter(wake);
             return false;
         }
-        detail::task_header* self = detail::current_task();
-        if (!self) {
-            detail::unlock_all(m_locks.data(), m_locks.size());
-            detail::require_task("select_from");
-        }
         self->m_resume = h;
-        if (m_locks.empty())
-            return true;
         for (std::size_t k = 0; k < n; ++k) {
             if (!m_cases[k].lock())
                 continue;
@@ -444,10 +502,11 @@ public:
             m_cases[k].enqueue(w);
         }
         m_suspended = true;
+        const bool hooked = m_hook.m_scope != nullptr;
         detail::spinlock* const* locks = m_locks.data();
         std::size_t nl = m_locks.size();
         detail::unlock_all(locks, nl);
-        return true;
+        return !hooked || detail::hook_suspend(m_hook);
     }
     std::pair<std::size_t, std::optional<T>> await_resume()
     {
@@ -457,11 +516,25 @@ public:
             withdraw();
             via_waiter = true;
         }
+        if (detail::hook_end(m_hook) && m_chosen >= m_cases.size())
+            detail::throw_canceled();
         return {m_chosen, m_cases[m_chosen].result(via_waiter, m_waiters[m_chosen])};
     }
 
 private:
     static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+    static void withdraw_hook(detail::wait_hook* hook) noexcept
+    {
+        auto op = static_cast<detail::op_hook<select_from_operation>*>(hook)->m_op;
+        std::uint32_t expected = 0;
+        if (!op->m_sel.m_done.compare_exchange_strong(expected, 1, std::memory_order_acq_rel,
+                                                      std::memory_order_relaxed))
+            return;
+        op->m_sel.m_winner = static_cast<std::uint32_t>(-1);
+        hook->m_canceled = true;
+        detail::wake_waiter(hook->m_task);
+    }
 
     void withdraw() noexcept
     {
@@ -477,6 +550,7 @@ private:
     std::vector<detail::chan_waiter> m_waiters;
     std::vector<detail::spinlock*> m_locks;
     std::size_t m_chosen = npos;
+    detail::op_hook<select_from_operation> m_hook;
     detail::select_state m_sel;
     bool m_suspended = false;
 };

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include <weft/chan.hpp>
+#include <weft/detail/cancel.hpp>
 #include <weft/detail/config.hpp>
 #include <weft/detail/task_header.hpp>
 #include <weft/detail/timer_node.hpp>
@@ -40,19 +41,40 @@ public:
         // The frame is destroyed while asleep (runtime shutdown).
         if (m_armed)
             detail::timer_cancel(&m_node);
+        detail::hook_end(m_hook);
     }
 
     bool await_ready() const noexcept { return m_past; }
     WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
     {
-        m_node.m_task = detail::require_task("sleep_for/sleep_until");
-        m_node.m_task->m_resume = h;
+        detail::task_header* t = detail::require_task("sleep_for/sleep_until");
+        t->m_resume = h;
+        m_node.m_task = t;
         m_node.m_callback = &fired;
+        m_hook.m_op = this;
+        if (!detail::hook_begin(m_hook, t, &withdraw))
+            return false;
         m_armed = true;
+        detail::context_node* const scope = m_hook.m_scope;
         detail::timer_arm(&m_node, m_when);
-        return true;
+        if (!scope)
+            return true; // the timer may have fired already: hands off the frame
+        // Cancelled before the timer was queued: the canceller found nothing
+        // to withdraw, so withdraw here.
+        if (scope->cancelled() && detail::timer_cancel(&m_node)) {
+            m_armed = false;
+            m_hook.m_canceled = true;
+            detail::hook_end(m_hook);
+            return false;
+        }
+        return detail::hook_suspend(m_hook);
     }
-    void await_resume() noexcept { m_armed = false; }
+    void await_resume()
+    {
+        m_armed = false;
+        if (detail::hook_end(m_hook))
+            detail::throw_canceled();
+    }
 
 private:
     struct node : detail::timer_node {
@@ -64,10 +86,20 @@ private:
         // The task may run (and free this frame) as soon as it is ready.
         detail::timer_fire_done(n);
         if (e == detail::timer_node::event::fire)
-            detail::ready(t);
+            detail::wake_waiter(t);
+    }
+
+    static void withdraw(detail::wait_hook* hook) noexcept
+    {
+        auto op = static_cast<detail::op_hook<sleep_operation>*>(hook)->m_op;
+        if (!detail::timer_unqueue(&op->m_node))
+            return; // fired (or not queued yet: await_suspend checks)
+        hook->m_canceled = true;
+        detail::wake_waiter(hook->m_task);
     }
 
     node m_node;
+    detail::op_hook<sleep_operation> m_hook;
     std::int64_t m_when;
     bool m_past;
     bool m_armed = false;

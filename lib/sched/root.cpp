@@ -5,6 +5,7 @@
 #include <exception>
 #include <typeinfo>
 
+#include <weft/detail/cancel.hpp>
 #include <weft/runtime.hpp>
 
 #include "futex.hpp"
@@ -15,7 +16,7 @@ namespace weft::detail {
 void wake_join_waiter(join_waiter* w) noexcept
 {
     if (w->m_task) {
-        ready(w->m_task);
+        wake_waiter(w->m_task);
     } else {
         // The waiting thread may return (and its stack frame end) as soon as
         // it sees the store; futex_wake only names the address.
@@ -62,6 +63,8 @@ void root_base::release() noexcept
         return;
     if (m_exception && !m_abandoned && !m_joined.load(std::memory_order_relaxed))
         unhandled_task_exception(this, m_exception);
+    if (m_ctx)
+        m_ctx->release();
     m_ops(this, op::destroy);
 }
 

@@ -20,6 +20,8 @@
 
 #include "scheduler.hpp"
 
+#include <weft/detail/cancel.hpp>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -612,6 +614,13 @@ std::size_t scheduler::live_user_tasks() noexcept
 void scheduler::spawn(task_header* t)
 {
     t->m_id = next_task_id();
+    // go(f) runs f in the spawner's context.
+    if (!t->m_ctx_given) {
+        if (task_header* cur = t_current; cur && cur->m_ctx) {
+            cur->m_ctx->acquire();
+            t->m_ctx = cur->m_ctx;
+        }
+    }
     worker* w = t_worker;
     if (w && w->m_sched == this) {
         register_task(t, w->m_index);

@@ -22,7 +22,7 @@ void cond::enqueue_and_unlock(detail::sync_waiter* w)
 void cond::hand_to_mutex(detail::sync_waiter* w) noexcept
 {
     if (m_mutex.acquire_or_enqueue(w))
-        detail::ready(w->m_task);
+        detail::wake_waiter(w->m_task);
 }
 
 void cond::signal() noexcept

@@ -32,7 +32,7 @@ void mutex::unlock_slow()
         // else stays k_contended, now owned by next
     }
     if (next)
-        detail::ready(next->m_task);
+        detail::wake_waiter(next->m_task);
 }
 
 bool mutex::acquire_or_enqueue(detail::sync_waiter* w) noexcept

@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <weft/detail/cancel.hpp>
 #include <weft/detail/chan_waiter.hpp>
 #include <weft/detail/spinlock.hpp>
 #include <weft/detail/task_header.hpp>
@@ -25,7 +26,7 @@ inline void ready_list(chan_waiter* w) noexcept
         // Read everything before ready(): the woken task may free w at once.
         chan_waiter* next = w->m_next;
         task_header* t = w->m_task;
-        ready(t);
+        wake_waiter(t);
         w = next;
     }
 }

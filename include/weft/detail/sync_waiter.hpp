@@ -4,6 +4,7 @@
 #include <coroutine>
 #include <cstdint>
 
+#include <weft/detail/cancel.hpp>
 #include <weft/detail/spinlock.hpp>
 #include <weft/detail/task_header.hpp>
 
@@ -104,7 +105,7 @@ inline void ready_sync_list(sync_waiter* w) noexcept
     while (w) {
         sync_waiter* next = w->m_next;
         task_header* t = w->m_task;
-        ready(t);
+        wake_waiter(t);
         w = next;
     }
 }

@@ -8,6 +8,9 @@
 
 namespace weft::detail {
 
+class context_node;
+struct wait_hook;
+
 /// One per spawned task (go, run's main, block_on). It lives inside the root
 /// coroutine's promise, so scheduling a task allocates nothing.
 ///
@@ -33,12 +36,21 @@ struct task_header {
     /// scheduler's reference. destroy: free the root frame.
     void (*m_ops)(task_header*, op) noexcept = nullptr;
 
+    /// The task's context (a counted reference; nullptr: background).
+    /// Written before the task is spawned, constant afterwards.
+    context_node* m_ctx = nullptr;
+    /// The cancellable wait the task is in, if any (see detail/cancel.hpp).
+    /// Written by the task before it publishes the waiter.
+    wait_hook* m_hook = nullptr;
+
     std::uint16_t m_shard = 0;
     /// False for runtime-internal tasks (block_on bridges): not counted by
     /// num_tasks().
     bool m_user = true;
     /// The main task of run(): its end stops the runtime.
     bool m_main = false;
+    /// m_ctx was given (go(ctx, f)) rather than inherited from the spawner.
+    bool m_ctx_given = false;
 };
 
 /// The task running on this thread, or nullptr outside tasks.

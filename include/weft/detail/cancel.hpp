@@ -1,0 +1,247 @@
+// Context nodes and the cancellation of blocking operations.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <system_error>
+
+#include <weft/detail/chan_waiter.hpp>
+#include <weft/detail/config.hpp>
+#include <weft/detail/spinlock.hpp>
+#include <weft/detail/task_header.hpp>
+#include <weft/detail/timer_node.hpp>
+
+namespace weft {
+
+/// Why a context is done. [context.Canceled, context.DeadlineExceeded]
+enum class errc { canceled = 1, deadline_exceeded };
+
+const std::error_category& context_category() noexcept;
+inline std::error_code make_error_code(errc e) noexcept
+{
+    return {static_cast<int>(e), context_category()};
+}
+
+/// Thrown by a blocking operation of a task whose context is done; code()
+/// is errc::canceled or errc::deadline_exceeded.
+class canceled_error : public std::system_error {
+public:
+    explicit canceled_error(std::error_code ec) : std::system_error(ec) {}
+};
+
+} // namespace weft
+
+template <>
+struct std::is_error_code_enum<weft::errc> : std::true_type {};
+
+namespace weft::detail {
+
+/// A registration with a cancellable context node: an intrusive list node
+/// that lives in the registrant. m_fn runs once, on the thread that cancels,
+/// without the node's lock held.
+struct cancel_reg {
+    cancel_reg* m_prev = nullptr;
+    cancel_reg* m_next = nullptr;
+    void (*m_fn)(cancel_reg*) noexcept = nullptr;
+    bool m_linked = false;
+};
+
+/// One node of a context tree. Cancel nodes (with_cancel, with_timeout,
+/// with_deadline) can be done; value nodes carry one value and delegate
+/// everything else to m_scope, the nearest cancel node above them (nullptr
+/// when no ancestor can ever be cancelled: such chains cost no registration).
+///
+/// Invariants:
+///   m_refs counts handles (context objects, tasks, children via m_parent,
+///   an armed deadline timer, select cases). m_parent, m_scope, m_key,
+///   m_deadline never change after construction.
+///   Guarded by m_lock (cancel nodes): m_regs (registrations: child nodes and
+///   blocked operations), m_running (the registration whose m_fn the
+///   canceller is running), m_done_waiters (select cases and done()
+///   awaiters on this node).
+///   m_err goes from 0 to an errc value once, under m_lock; it is read
+///   without the lock.
+///
+/// Cancel protocol: under m_lock set m_err and take the done waiters; then
+/// pop registrations one at a time, marking each as m_running while its m_fn
+/// runs unlocked. cancel_unregister of a registration that is running waits
+/// for its m_fn to return. m_fn may take other locks (channels, mutexes);
+/// nothing takes a context lock while holding them except select, which
+/// takes every case lock (context nodes included) in address order and
+/// never waits for a canceller.
+class context_node {
+public:
+    virtual ~context_node();
+
+    void acquire() noexcept { m_refs.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept
+    {
+        if (m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+            destroy();
+    }
+
+    bool cancelled() const noexcept { return m_err.load(std::memory_order_acquire) != 0; }
+    std::error_code err() const noexcept
+    {
+        auto e = m_err.load(std::memory_order_acquire);
+        return e ? make_error_code(static_cast<errc>(e)) : std::error_code{};
+    }
+
+    /// Cancels this node and its subtree with e. Idempotent.
+    void cancel(errc e, bool from_parent = false) noexcept;
+
+    spinlock& lock() noexcept { return m_lock; }
+    waiter_queue& done_waiters() noexcept { return m_done_waiters; }
+
+    context_node* const m_parent;    // holds a reference
+    context_node* const m_scope;     // this for cancel nodes
+    const void* const m_key;         // value nodes: the context_key's address
+    const std::int64_t m_deadline;   // effective deadline (ns), INT64_MAX: none
+
+protected:
+    context_node(context_node* parent, context_node* scope, const void* key,
+                 std::int64_t deadline) noexcept;
+
+private:
+    friend bool cancel_register(context_node*, cancel_reg*) noexcept;
+    friend void cancel_unregister(context_node*, cancel_reg*) noexcept;
+    friend class cancel_node;
+    void destroy() noexcept;
+
+    std::atomic<std::uint32_t> m_refs{1};
+    std::atomic<std::uint32_t> m_err{0};
+    spinlock m_lock;
+    cancel_reg* m_regs = nullptr;
+    cancel_reg* m_running = nullptr;
+    waiter_queue m_done_waiters;
+};
+
+/// Links r into scope's registrations. False (r not linked, its m_fn never
+/// called) when scope is already cancelled.
+bool cancel_register(context_node* scope, cancel_reg* r) noexcept;
+
+/// Unlinks r. If the canceller is running r's m_fn right now, waits until it
+/// returns, so the caller may free r afterwards. A no-op once r was handled.
+void cancel_unregister(context_node* scope, cancel_reg* r) noexcept;
+
+/// The cancel node governing task t, or nullptr if t cannot be cancelled.
+inline context_node* task_scope(task_header* t) noexcept
+{
+    return t && t->m_ctx ? t->m_ctx->m_scope : nullptr;
+}
+
+// ---------------------------------------------------------------------------
+// Cancellable waits.
+//
+// A blocking operation of a task with a cancellable context owns a wait_hook
+// (in its awaiter) registered with the task's scope while it waits. Both the
+// operation's normal waker and the canceller complete the wait through
+// wake_waiter(t), and the hook's phase word decides who resumes the task:
+//   k_arming:    the suspending thread is still inside await_suspend;
+//   k_suspended: await_suspend has returned true;
+//   k_woken:     someone completed the wait before await_suspend finished
+//                (then await_suspend returns false and the task goes on
+//                inline; the waker does not ready it).
+// m_withdraw (called by the canceller, with no lock held) removes the waiter
+// from whatever queue holds it, under that queue's lock, and when it
+// succeeds sets m_canceled and calls wake_waiter. A waiter that a normal
+// waker took first completes normally.
+//
+// Ordering: an operation registers before it takes its queue lock, and
+// checks the scope under that lock before it queues, so a canceller either
+// finds the waiter queued or the operation sees the cancellation.
+
+struct wait_hook : cancel_reg {
+    static constexpr std::uint32_t k_arming = 0;
+    static constexpr std::uint32_t k_suspended = 1;
+    static constexpr std::uint32_t k_woken = 2;
+
+    task_header* m_task = nullptr;
+    context_node* m_scope = nullptr; // non-null while registered
+    void (*m_withdraw)(wait_hook*) noexcept = nullptr;
+    std::atomic<std::uint32_t> m_phase{k_arming};
+    bool m_canceled = false;
+};
+
+/// A wait_hook that knows its operation (the awaiter holding it).
+template <class Op>
+struct op_hook : wait_hook {
+    Op* m_op = nullptr;
+};
+
+/// Readies task t, whose wait was completed by the caller (a waker that
+/// dequeued it, or a canceller that withdrew it).
+inline void wake_waiter(task_header* t) noexcept
+{
+    if (wait_hook* h = t->m_hook) {
+        if (h->m_phase.exchange(wait_hook::k_woken, std::memory_order_acq_rel) !=
+            wait_hook::k_suspended)
+            return; // still in await_suspend: it will not suspend
+    }
+    ready(t);
+}
+
+void wait_hook_fired(cancel_reg* r) noexcept;
+
+/// Called in await_suspend before the queue lock. False when the task's
+/// context is already done: then h.m_canceled is set and the operation must
+/// not wait. withdraw is the operation's withdraw function.
+inline bool hook_begin(wait_hook& h, task_header* t, void (*withdraw)(wait_hook*) noexcept) noexcept
+{
+    context_node* scope = task_scope(t);
+    if (WEFT_LIKELY(!scope))
+        return true;
+    if (scope->cancelled()) {
+        h.m_canceled = true;
+        return false;
+    }
+    h.m_task = t;
+    h.m_withdraw = withdraw;
+    h.m_fn = &wait_hook_fired;
+    h.m_phase.store(wait_hook::k_arming, std::memory_order_relaxed);
+    if (!cancel_register(scope, &h)) {
+        h.m_canceled = true;
+        return false;
+    }
+    h.m_scope = scope;
+    t->m_hook = &h;
+    return true;
+}
+
+/// Under the queue lock, just before queueing: true if the wait must not
+/// start because the context was cancelled meanwhile.
+inline bool hook_cancelled(wait_hook& h) noexcept
+{
+    if (h.m_scope && h.m_scope->cancelled()) {
+        h.m_canceled = true;
+        return true;
+    }
+    return false;
+}
+
+/// The last step of await_suspend once the waiter is queued and its locks
+/// are released: the value await_suspend returns. Only for a registered
+/// hook: an unregistered wait may already be resumed elsewhere, so its
+/// await_suspend must return true without touching the frame again.
+inline bool hook_suspend(wait_hook& h) noexcept
+{
+    return h.m_phase.exchange(wait_hook::k_suspended, std::memory_order_acq_rel) !=
+           wait_hook::k_woken;
+}
+
+/// After the wait (in await_resume, or when await_suspend does not
+/// suspend): leaves the scope. Returns true if the wait was cancelled.
+inline bool hook_end(wait_hook& h) noexcept
+{
+    if (h.m_scope) {
+        h.m_task->m_hook = nullptr;
+        cancel_unregister(h.m_scope, &h);
+        h.m_scope = nullptr;
+    }
+    return h.m_canceled;
+}
+
+/// Throws canceled_error for the running task's context.
+[[noreturn]] void throw_canceled();
+
+} // namespace weft::detail

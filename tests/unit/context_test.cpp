@@ -1,0 +1,331 @@
+#include <weft/context.hpp>
+
+#include <weft/chan.hpp>
+#include <weft/runtime.hpp>
+#include <weft/select.hpp>
+#include <weft/sync.hpp>
+#include <weft/time.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+using wclock = weft::clock;
+
+TEST_CASE("background is never done and has no deadline")
+{
+    weft::context bg = weft::background();
+    CHECK(!bg.err());
+    CHECK(!bg.deadline());
+    CHECK(bg == weft::context{});
+}
+
+TEST_CASE("cancel marks the context and its subtree done, never its parent or siblings")
+{
+    auto [root, cancel_root] = weft::with_cancel(weft::background());
+    auto [a, cancel_a] = weft::with_cancel(root);
+    auto [b, cancel_b] = weft::with_cancel(root);
+    auto [a1, cancel_a1] = weft::with_cancel(a);
+    weft::context_key<int> key;
+    auto a2 = weft::with_value(a, key, 7);
+
+    cancel_a();
+    CHECK(a.err() == weft::errc::canceled);
+    CHECK(a1.err() == weft::errc::canceled);
+    CHECK(a2.err() == weft::errc::canceled);
+    CHECK(!root.err());
+    CHECK(!b.err());
+
+    cancel_a();       // idempotent
+    cancel_a1();      // a child cancelled after its parent keeps the parent's error
+    CHECK(a1.err() == weft::errc::canceled);
+    cancel_root();
+    CHECK(b.err() == weft::errc::canceled);
+}
+
+TEST_CASE("errors have their own category and messages")
+{
+    std::error_code ec = weft::errc::deadline_exceeded;
+    CHECK(ec.category().name() == std::string("weft.context"));
+    CHECK(ec.message() == "context deadline exceeded");
+    CHECK(std::error_code(weft::errc::canceled).message() == "context canceled");
+    weft::canceled_error e(weft::errc::canceled);
+    CHECK(e.code() == weft::errc::canceled);
+}
+
+TEST_CASE("values are found up the tree and shadowed by nearer ones")
+{
+    weft::context_key<std::string> name;
+    weft::context_key<int> number;
+    auto c1 = weft::with_value(weft::background(), name, "outer");
+    auto [c2, cancel] = weft::with_cancel(c1);
+    auto c3 = weft::with_value(c2, number, 42);
+    auto c4 = weft::with_value(c3, name, "inner");
+    REQUIRE(c3.value(name));
+    CHECK(*c3.value(name) == "outer");
+    CHECK(*c4.value(name) == "inner");
+    CHECK(*c4.value(number) == 42);
+    CHECK(c2.value(number) == nullptr);
+    weft::context_key<int> other;
+    CHECK(c4.value(other) == nullptr);
+    CHECK(weft::background().value(name) == nullptr);
+}
+
+TEST_CASE("a deadline is the earliest of the context's and its parent's")
+{
+    weft::run([]() -> weft::task<> {
+        auto now = wclock::now();
+        auto [p, cancel_p] = weft::with_deadline(weft::background(), now + 1h);
+        auto [c, cancel_c] = weft::with_deadline(p, now + 2h);
+        auto [d, cancel_d] = weft::with_timeout(p, 10min);
+        REQUIRE(c.deadline());
+        CHECK(*c.deadline() == *p.deadline());
+        REQUIRE(d.deadline());
+        CHECK(*d.deadline() < *p.deadline());
+        auto [e, cancel_e] = weft::with_cancel(d);
+        CHECK(e.deadline() == d.deadline());
+        cancel_p();
+        CHECK(d.err() == weft::errc::canceled);
+        co_return;
+    });
+}
+
+TEST_CASE("a deadline that passes cancels with deadline_exceeded")
+{
+    weft::run([]() -> weft::task<> {
+        auto t0 = wclock::now();
+        auto [c, cancel] = weft::with_timeout(weft::background(), 20ms);
+        CHECK(!c.err());
+        co_await c.done();
+        CHECK(wclock::now() - t0 >= 20ms);
+        CHECK(wclock::now() - t0 < 2s);
+        CHECK(c.err() == weft::errc::deadline_exceeded);
+        cancel(); // after the deadline: keeps deadline_exceeded
+        CHECK(c.err() == weft::errc::deadline_exceeded);
+
+        auto [past, cancel_past] = weft::with_deadline(weft::background(), wclock::now() - 1s);
+        CHECK(past.err() == weft::errc::deadline_exceeded);
+    });
+}
+
+TEST_CASE("done() wakes every task waiting on it, and works in select")
+{
+    for (unsigned w : weft_test::worker_counts) {
+        CAPTURE(w);
+        weft::run(weft::runtime_options{.workers = w}, []() -> weft::task<> {
+            auto [c, cancel] = weft::with_cancel(weft::background());
+            weft::wait_group wg;
+            std::atomic<int> woken{0};
+            for (int i = 0; i < 1000; ++i) {
+                wg.add(1);
+                weft::go([&, c = c]() -> weft::task<> {
+                    auto never = weft::make_chan<int>();
+                    if (woken.load() % 2)
+                        co_await c.done();
+                    else
+                        (void)co_await weft::select(never.recv(), c.done());
+                    woken.fetch_add(1);
+                    wg.done();
+                });
+            }
+            co_await weft::this_task::yield();
+            cancel();
+            co_await wg.wait();
+            CHECK(woken.load() == 1000);
+        });
+    }
+}
+
+TEST_CASE("select with done() and default_case")
+{
+    weft::run([]() -> weft::task<> {
+        auto [c, cancel] = weft::with_cancel(weft::background());
+        auto r = co_await weft::select(c.done(), weft::default_case);
+        CHECK(r.index() == 1);
+        cancel();
+        auto r2 = co_await weft::select(c.done(), weft::default_case);
+        CHECK(r2.index() == 0);
+        // background's done() is never ready, like a nil channel.
+        auto r3 = co_await weft::select(weft::background().done(), weft::default_case);
+        CHECK(r3.index() == 1);
+    });
+}
+
+TEST_CASE("cancelling from a thread outside the runtime wakes waiters")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        auto [c, cancel] = weft::with_cancel(weft::background());
+        std::thread th([cancel = cancel] {
+            std::this_thread::sleep_for(10ms);
+            cancel();
+        });
+        co_await c.done();
+        th.join();
+        CHECK(c.err() == weft::errc::canceled);
+    });
+}
+
+TEST_CASE("go(f) inherits the spawner's context; go(ctx, f) sets it")
+{
+    weft::run([]() -> weft::task<> {
+        CHECK(weft::current_context() == weft::background());
+        weft::context_key<int> key;
+        auto [c, cancel] = weft::with_cancel(weft::with_value(weft::background(), key, 5));
+        auto h = weft::go(c, [&]() -> weft::task<int> {
+            CHECK(weft::current_context() == c);
+            auto inner = weft::go([&]() -> weft::task<int> {
+                CHECK(weft::current_context() == c);
+                co_return *weft::current_context().value(key);
+            });
+            co_return co_await inner;
+        });
+        CHECK(co_await h == 5);
+        auto bg = weft::go(weft::background(), []() -> weft::task<bool> {
+            co_return weft::current_context() == weft::background();
+        });
+        CHECK(co_await bg);
+    });
+}
+
+TEST_CASE("children that are cancelled or dropped leave their parent")
+{
+    // Short-lived children of one long-lived parent must unlink themselves:
+    // cancelling the parent afterwards would otherwise visit freed nodes
+    // (which the sanitizer builds report).
+    weft::run([]() -> weft::task<> {
+        auto [parent, cancel_parent] = weft::with_cancel(weft::background());
+        for (int i = 0; i < 10'000; ++i) {
+            auto [child, cancel_child] = weft::with_timeout(parent, 1h);
+            auto [grandchild, cancel_grandchild] = weft::with_cancel(child);
+            if (i % 2)
+                cancel_child();
+        }
+        auto [kept, cancel_kept] = weft::with_cancel(parent);
+        cancel_parent();
+        CHECK(kept.err() == weft::errc::canceled);
+        co_return;
+    });
+}
+
+TEST_CASE("a cancelled task's blocked recv, send, select and sleep end with canceled_error")
+{
+    for (unsigned w : weft_test::worker_counts) {
+        CAPTURE(w);
+        weft::run(weft::runtime_options{.workers = w}, []() -> weft::task<> {
+            auto [c, cancel] = weft::with_cancel(weft::background());
+            auto unbuffered = weft::make_chan<int>(); // only received from
+            auto unbuffered_out = weft::make_chan<int>(); // only sent to
+            auto full = weft::make_chan<int>(1);
+            full.try_send(1);
+            weft::chan<int> nil;
+            std::atomic<int> canceled{0};
+            weft::wait_group wg;
+            auto expect_cancel = [&](auto body) {
+                wg.add(1);
+                weft::go(c, [&, body]() -> weft::task<> {
+                    try {
+                        co_await body();
+                    } catch (const weft::canceled_error& e) {
+                        if (e.code() == weft::errc::canceled)
+                            canceled.fetch_add(1);
+                    }
+                    wg.done();
+                });
+            };
+            expect_cancel([&]() -> weft::task<> { (void)co_await unbuffered.recv(); });
+            expect_cancel([&]() -> weft::task<> { co_await unbuffered_out.send(5); });
+            expect_cancel([&]() -> weft::task<> { co_await full.send(2); });
+            expect_cancel([&]() -> weft::task<> { (void)co_await nil.recv(); });
+            expect_cancel([&]() -> weft::task<> { co_await nil.send(1); });
+            expect_cancel([&]() -> weft::task<> {
+                (void)co_await weft::select(unbuffered.recv(), full.send(3), unbuffered_out.send(4));
+            });
+            expect_cancel([&]() -> weft::task<> { (void)co_await weft::select(nil.recv()); });
+            expect_cancel([&]() -> weft::task<> { co_await weft::sleep_for(1h); });
+            std::vector<weft::chan<int>> list{unbuffered, nil};
+            expect_cancel([&]() -> weft::task<> { (void)co_await weft::select_from(list); });
+            co_await weft::sleep_for(5ms);
+            auto t0 = wclock::now();
+            cancel();
+            co_await wg.wait();
+            CHECK(wclock::now() - t0 < 1s);
+            CHECK(canceled.load() == 9);
+            // Nothing was taken or left behind: the buffered value is still
+            // there and nobody waits on the unbuffered channel.
+            CHECK(full.try_recv() == 1);
+            CHECK(!unbuffered.try_send(9));
+            CHECK(!unbuffered_out.try_recv());
+            // Operations entered after the cancellation fail at once.
+            expect_cancel([&]() -> weft::task<> { (void)co_await unbuffered.recv(); });
+            expect_cancel([&]() -> weft::task<> { co_await weft::sleep_for(1h); });
+            co_await wg.wait();
+            CHECK(canceled.load() == 11);
+        });
+    }
+}
+
+TEST_CASE("a select with a done() case reports it instead of throwing")
+{
+    weft::run([]() -> weft::task<> {
+        auto [c, cancel] = weft::with_cancel(weft::background());
+        auto [other, cancel_other] = weft::with_cancel(weft::background());
+        auto never = weft::make_chan<int>();
+        auto own = weft::go(c, [&]() -> weft::task<std::size_t> {
+            auto r = co_await weft::select(never.recv(), other.done(), weft::current_context().done());
+            co_return r.index();
+        });
+        auto foreign = weft::go(c, [&]() -> weft::task<std::size_t> {
+            auto r = co_await weft::select(never.recv(), other.done());
+            co_return r.index();
+        });
+        co_await weft::sleep_for(5ms);
+        cancel();
+        CHECK(co_await own == 2);
+        CHECK(co_await foreign == 1);
+        CHECK(!other.err());
+    });
+}
+
+TEST_CASE("a wait completed by its waker is not reported as cancelled")
+{
+    // Races cancellation against completion: every receive either gets its
+    // value or throws, and no value is lost or duplicated.
+    weft::run(weft::runtime_options{.workers = 4}, []() -> weft::task<> {
+        int got = 0, canceled = 0, unsent = 0;
+        for (int i = 0; i < 500; ++i) {
+            auto [c, cancel] = weft::with_cancel(weft::background());
+            auto ch = weft::make_chan<int>();
+            auto receiver = weft::go(c, [ch]() -> weft::task<int> {
+                try {
+                    co_return (co_await ch.recv()).value_or(-1);
+                } catch (const weft::canceled_error&) {
+                    co_return -2;
+                }
+            });
+            co_await weft::this_task::yield();
+            auto canceller = weft::go([cancel = cancel]() -> weft::task<> {
+                cancel();
+                co_return;
+            });
+            auto r = co_await weft::select(ch.send(i), weft::after(20ms));
+            co_await canceller;
+            int v = co_await receiver;
+            if (v == i) {
+                ++got;
+                CHECK(r.index() == 0);
+            } else {
+                CHECK(v == -2);
+                ++canceled;
+                if (r.index() == 1)
+                    ++unsent;
+            }
+        }
+        CHECK(got + canceled == 500);
+        CHECK(unsent == canceled); // a cancelled receiver took nothing
+    });
+}
