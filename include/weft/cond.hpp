@@ -26,14 +26,33 @@ public:
     public:
         explicit wait_operation(cond& c) noexcept : m_cond(c) {}
         bool await_ready() const noexcept { return false; }
-        WEFT_AWAIT_SUSPEND void await_suspend(std::coroutine_handle<> h)
+        WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
         {
-            prepare(h, "cond wait");
-            m_cond.enqueue_and_unlock(&m_w);
+            if (!prepare(h, "cond wait", &m_cond, nullptr, &withdraw_cond))
+                return false; // cancelled: throws, still holding the mutex
+            const bool hooked = this->hooked();
+            return suspend(m_cond.enqueue_and_unlock(&m_w), hooked);
         }
-        void await_resume() const noexcept {}
+        void await_resume() { finish(); }
 
     private:
+        /// Cancellation before a signal: the waiter leaves the queue and,
+        /// like a signalled one, waits for the mutex; then it throws.
+        static void withdraw_cond(detail::wait_hook* h) noexcept
+        {
+            auto op = static_cast<detail::op_hook<detail::sync_wait_operation>*>(h)->m_op;
+            auto self = static_cast<wait_operation*>(op);
+            cond& c = self->m_cond;
+            {
+                detail::spin_guard g(c.m_lock);
+                if (self->m_w.m_queue != &c.m_waiters)
+                    return; // signalled: it completes normally
+                c.m_waiters.remove(&self->m_w);
+            }
+            h->m_canceled = true;
+            c.hand_to_mutex(&self->m_w);
+        }
+
         cond& m_cond;
     };
 
@@ -48,7 +67,9 @@ public:
     mutex& get_mutex() const noexcept { return m_mutex; }
 
 private:
-    void enqueue_and_unlock(detail::sync_waiter* w);
+    /// Queues w and unlocks the mutex; false (nothing done) if the task's
+    /// context was cancelled meanwhile.
+    bool enqueue_and_unlock(detail::sync_waiter* w);
     /// Moves w (unlinked) onto the mutex: readies it if the mutex was free.
     void hand_to_mutex(detail::sync_waiter* w) noexcept;
 

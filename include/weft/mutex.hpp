@@ -53,10 +53,12 @@ public:
         bool await_ready() noexcept { return m_mutex.try_lock(); }
         WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
         {
-            prepare(h, "mutex lock");
-            return m_mutex.lock_slow(&m_w);
+            if (!prepare(h, "mutex lock"))
+                return false;
+            const bool hooked = this->hooked();
+            return suspend(m_mutex.lock_slow(&m_w), hooked);
         }
-        void await_resume() const noexcept {}
+        void await_resume() { finish(); }
 
     protected:
         mutex& m_mutex;
@@ -65,7 +67,11 @@ public:
     class [[nodiscard]] scoped_lock_operation : public lock_operation {
     public:
         using lock_operation::lock_operation;
-        mutex_guard await_resume() const noexcept { return mutex_guard(m_mutex); }
+        mutex_guard await_resume()
+        {
+            finish();
+            return mutex_guard(m_mutex);
+        }
     };
 
     /// co_await m.lock(): waits until the mutex is acquired.

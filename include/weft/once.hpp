@@ -70,10 +70,17 @@ private:
         }
         WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
         {
-            prepare(h, "once call");
-            return m_once.wait_slow(&m_w);
+            if (!prepare(h, "once call"))
+                return false;
+            const bool hooked = this->hooked();
+            return suspend(m_once.wait_slow(&m_w), hooked);
         }
-        bool await_resume() const noexcept { return m_run; }
+        bool await_resume()
+        {
+            if (!m_run)
+                finish();
+            return m_run;
+        }
 
     private:
         once& m_once;

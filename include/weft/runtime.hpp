@@ -87,6 +87,8 @@ struct root_base : task_header, pooled_frame {
     void release() noexcept;
     /// Marks the single join; throws std::logic_error on a second one.
     void claim_join();
+    /// A cancelled join gives its claim back.
+    void unclaim_join() noexcept { m_joined.store(false, std::memory_order_relaxed); }
     void rethrow_if_failed()
     {
         if (m_abandoned)
@@ -274,20 +276,61 @@ public:
             m_p->claim_join();
             return m_p->done();
         }
+        ~join_operation() { detail::hook_end(m_hook); }
         WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
         {
-            m_waiter.m_task = detail::require_task("join");
-            m_waiter.m_task->m_resume = h;
+            detail::task_header* t = detail::require_task("join");
+            m_waiter.m_task = t;
+            t->m_resume = h;
+            m_hook.m_op = this;
+            if (!detail::hook_begin(m_hook, t, &withdraw))
+                return false;
+            detail::context_node* const scope = m_hook.m_scope;
             auto expected = detail::root_base::k_running;
-            return m_p->m_join.compare_exchange_strong(
-                expected, reinterpret_cast<std::uintptr_t>(&m_waiter), std::memory_order_release,
-                std::memory_order_acquire);
+            if (!m_p->m_join.compare_exchange_strong(
+                    expected, reinterpret_cast<std::uintptr_t>(&m_waiter), std::memory_order_release,
+                    std::memory_order_acquire)) {
+                detail::hook_end(m_hook);
+                return false; // finished meanwhile
+            }
+            if (!scope)
+                return true;
+            // Cancelled before the waiter was published: withdraw it here.
+            if (scope->cancelled() && take_back()) {
+                m_hook.m_canceled = true;
+                return false;
+            }
+            return detail::hook_suspend(m_hook);
         }
-        R await_resume() { return m_p->take(); }
+        R await_resume()
+        {
+            if (detail::hook_end(m_hook)) {
+                m_p->unclaim_join();
+                detail::throw_canceled();
+            }
+            return m_p->take();
+        }
 
     private:
+        bool take_back() noexcept
+        {
+            auto mine = reinterpret_cast<std::uintptr_t>(&m_waiter);
+            return m_p->m_join.compare_exchange_strong(mine, detail::root_base::k_running,
+                                                       std::memory_order_acq_rel,
+                                                       std::memory_order_relaxed);
+        }
+        static void withdraw(detail::wait_hook* h) noexcept
+        {
+            auto op = static_cast<detail::op_hook<join_operation>*>(h)->m_op;
+            if (!op->take_back())
+                return; // the task finished first (or the waiter is not out yet)
+            h->m_canceled = true;
+            detail::wake_waiter(h->m_task);
+        }
+
         detail::root_promise<R>* m_p;
         detail::join_waiter m_waiter;
+        detail::op_hook<join_operation> m_hook;
     };
     join_operation operator co_await() & noexcept { return join_operation{m_p}; }
     join_operation operator co_await() && noexcept { return join_operation{m_p}; }

@@ -32,10 +32,12 @@ public:
         bool await_ready() noexcept { return m_writer ? m_mutex.try_lock() : m_mutex.try_lock_shared(); }
         WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
         {
-            prepare(h, "rw_mutex lock");
-            return m_mutex.lock_slow(&m_w, m_writer);
+            if (!prepare(h, "rw_mutex lock", &m_mutex, &rw_mutex::after_withdraw))
+                return false;
+            const bool hooked = this->hooked();
+            return suspend(m_mutex.lock_slow(&m_w, m_writer), hooked);
         }
-        void await_resume() const noexcept {}
+        void await_resume() { finish(); }
 
     private:
         rw_mutex& m_mutex;
@@ -56,6 +58,7 @@ private:
     /// Grants waiters from the front of the queue; called with m_lock held.
     /// Returns the granted waiters linked through m_next.
     detail::sync_waiter* grant_locked() noexcept;
+    static detail::sync_waiter* after_withdraw(void* self, detail::sync_waiter* gone) noexcept;
 
     detail::spinlock m_lock;
     // All guarded by m_lock.

@@ -30,10 +30,12 @@ public:
         bool await_ready() { return m_sem.try_acquire(m_k); }
         WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
         {
-            prepare(h, "semaphore acquire");
-            return m_sem.acquire_slow(&m_w, m_k);
+            if (!prepare(h, "semaphore acquire", &m_sem, &semaphore::after_withdraw))
+                return false;
+            const bool hooked = this->hooked();
+            return suspend(m_sem.acquire_slow(&m_w, m_k), hooked);
         }
-        void await_resume() const noexcept {}
+        void await_resume() { finish(); }
 
     private:
         semaphore& m_sem;
@@ -49,6 +51,9 @@ public:
 
 private:
     bool acquire_slow(detail::sync_waiter* w, std::int64_t k);
+    /// With m_lock held: takes the waiters at the front that fit now.
+    detail::sync_waiter* grant_locked() noexcept;
+    static detail::sync_waiter* after_withdraw(void* self, detail::sync_waiter* gone) noexcept;
     void check(std::int64_t k) const;
 
     const std::int64_t m_size;

@@ -32,10 +32,12 @@ public:
         }
         WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
         {
-            prepare(h, "wait_group wait");
-            return m_wg.wait_slow(&m_w);
+            if (!prepare(h, "wait_group wait"))
+                return false;
+            const bool hooked = this->hooked();
+            return suspend(m_wg.wait_slow(&m_w), hooked);
         }
-        void await_resume() const noexcept {}
+        void await_resume() { finish(); }
 
     private:
         wait_group& m_wg;

@@ -7,20 +7,26 @@
 
 namespace weft {
 
-void cond::enqueue_and_unlock(detail::sync_waiter* w)
+bool cond::enqueue_and_unlock(detail::sync_waiter* w)
 {
     if (m_mutex.m_state.load(std::memory_order_relaxed) == mutex::k_unlocked)
         throw std::logic_error("weft::cond: wait without holding the mutex");
     {
         detail::spin_guard g(m_lock);
+        if (w->cancelled_now())
+            return false;
         m_waiters.push(w, &m_lock);
     }
     // Queued before the unlock, so a signal sent after it finds this waiter.
     m_mutex.unlock();
+    return true;
 }
 
 void cond::hand_to_mutex(detail::sync_waiter* w) noexcept
 {
+    // From here the waiter only waits for the mutex, which it must get back
+    // even when cancelled.
+    w->m_hook = nullptr;
     if (m_mutex.acquire_or_enqueue(w))
         detail::wake_waiter(w->m_task);
 }

@@ -50,6 +50,10 @@ bool mutex::acquire_or_enqueue(detail::sync_waiter* w) noexcept
             !m_state.compare_exchange_weak(s, k_contended, std::memory_order_relaxed,
                                            std::memory_order_relaxed))
             continue;
+        // A cancelled lock() does not wait (and does not own the mutex:
+        // its await_resume throws). Cond waiters arrive with no hook.
+        if (w->cancelled_now())
+            return true;
         m_waiters.push(w, &m_lock);
         return false;
     }

@@ -8,7 +8,7 @@ namespace weft {
 bool once::wait_slow(detail::sync_waiter* w)
 {
     detail::spin_guard g(m_lock);
-    if (m_state.load(std::memory_order_acquire) == k_done)
+    if (m_state.load(std::memory_order_acquire) == k_done || w->cancelled_now())
         return false;
     m_waiters.push(w, &m_lock);
     return true;

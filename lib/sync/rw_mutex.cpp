@@ -45,8 +45,22 @@ bool rw_mutex::lock_slow(detail::sync_waiter* w, bool writer)
         }
         w->m_n = 0;
     }
+    if (w->cancelled_now()) {
+        if (writer)
+            --m_waiting_writers;
+        return false;
+    }
     m_waiters.push(w, &m_lock);
     return true;
+}
+
+detail::sync_waiter* rw_mutex::after_withdraw(void* self, detail::sync_waiter* gone) noexcept
+{
+    // A withdrawn writer no longer holds back the readers behind it.
+    auto m = static_cast<rw_mutex*>(self);
+    if (gone->m_n == 1)
+        --m->m_waiting_writers;
+    return m->grant_locked();
 }
 
 detail::sync_waiter* rw_mutex::grant_locked() noexcept

@@ -39,9 +39,33 @@ bool semaphore::acquire_slow(detail::sync_waiter* w, std::int64_t k)
         m_held += k;
         return false;
     }
+    if (w->cancelled_now())
+        return false;
     w->m_n = k;
     m_waiters.push(w, &m_lock);
     return true;
+}
+
+detail::sync_waiter* semaphore::grant_locked() noexcept
+{
+    detail::sync_waiter* wake = nullptr;
+    detail::sync_waiter** tail = &wake;
+    while (auto f = m_waiters.front()) {
+        if (m_size - m_held < f->m_n)
+            break;
+        m_waiters.pop();
+        m_held += f->m_n;
+        *tail = f;
+        tail = &f->m_next;
+    }
+    *tail = nullptr;
+    return wake;
+}
+
+detail::sync_waiter* semaphore::after_withdraw(void* self, detail::sync_waiter*) noexcept
+{
+    // The withdrawn waiter may have held back smaller ones behind it.
+    return static_cast<semaphore*>(self)->grant_locked();
 }
 
 void semaphore::release(std::int64_t k)
@@ -54,16 +78,7 @@ void semaphore::release(std::int64_t k)
         if (k > m_held)
             throw std::logic_error("weft::semaphore: released more than held");
         m_held -= k;
-        detail::sync_waiter** tail = &wake;
-        while (auto f = m_waiters.front()) {
-            if (m_size - m_held < f->m_n)
-                break;
-            m_waiters.pop();
-            m_held += f->m_n;
-            *tail = f;
-            tail = &f->m_next;
-        }
-        *tail = nullptr;
+        wake = grant_locked();
     }
     detail::ready_sync_list(wake);
 }

@@ -31,7 +31,7 @@ void wait_group::add(std::int64_t n)
 bool wait_group::wait_slow(detail::sync_waiter* w)
 {
     detail::spin_guard g(m_lock);
-    if (m_count.load(std::memory_order_relaxed) == 0)
+    if (m_count.load(std::memory_order_relaxed) == 0 || w->cancelled_now())
         return false;
     m_waiters.push(w, &m_lock);
     return true;

@@ -329,3 +329,177 @@ TEST_CASE("a wait completed by its waker is not reported as cancelled")
         CHECK(unsent == canceled); // a cancelled receiver took nothing
     });
 }
+
+TEST_CASE("a cancelled task's lock, wait, acquire and join end with canceled_error and leave no trace")
+{
+    for (unsigned w : weft_test::worker_counts) {
+        CAPTURE(w);
+        weft::run(weft::runtime_options{.workers = w}, []() -> weft::task<> {
+            auto [c, cancel] = weft::with_cancel(weft::background());
+            weft::mutex m;
+            weft::rw_mutex rw;
+            weft::wait_group blocked_wg;
+            weft::semaphore sem(2);
+            weft::once once;
+            weft::mutex cm;
+            weft::cond cv(cm);
+            auto forever = weft::go([]() -> weft::task<> { co_await weft::sleep_for(1h); });
+            co_await m.lock();
+            co_await rw.lock_shared();
+            blocked_wg.add(1);
+            co_await sem.acquire(2);
+            auto once_runner = weft::go([&]() -> weft::task<> {
+                co_await once.call([&]() -> weft::task<> { co_await weft::sleep_for(50ms); });
+            });
+            co_await weft::sleep_for(1ms);
+
+            std::atomic<int> canceled{0};
+            std::atomic<bool> cond_held{false};
+            weft::wait_group done;
+            auto expect_cancel = [&](auto body) {
+                done.add(1);
+                weft::go(c, [&, body]() -> weft::task<> {
+                    try {
+                        co_await body();
+                    } catch (const weft::canceled_error&) {
+                        canceled.fetch_add(1);
+                    }
+                    done.done();
+                });
+            };
+            expect_cancel([&]() -> weft::task<> { co_await m.lock(); });
+            expect_cancel([&]() -> weft::task<> { co_await rw.lock(); });
+            expect_cancel([&]() -> weft::task<> { co_await blocked_wg.wait(); });
+            expect_cancel([&]() -> weft::task<> { co_await sem.acquire(1); });
+            expect_cancel([&]() -> weft::task<> {
+                co_await once.call([]() {});
+            });
+            expect_cancel([&]() -> weft::task<> { co_await forever; });
+            expect_cancel([&]() -> weft::task<> {
+                co_await cm.lock();
+                try {
+                    co_await cv.wait();
+                } catch (...) {
+                    // cond wait throws holding the mutex
+                    cond_held = !cm.try_lock();
+                    cm.unlock();
+                    throw;
+                }
+                cm.unlock();
+            });
+            co_await weft::sleep_for(5ms);
+            cancel();
+            co_await done.wait();
+            CHECK(canceled.load() == 7);
+            CHECK(cond_held.load());
+            // No ghost waiters: the primitives work for others as before.
+            m.unlock();
+            CHECK(m.try_lock());
+            m.unlock();
+            rw.unlock_shared();
+            CHECK(rw.try_lock());
+            rw.unlock();
+            sem.release(2);
+            CHECK(sem.try_acquire(2));
+            blocked_wg.done();
+            co_await blocked_wg.wait();
+            co_await once_runner;
+            cv.signal(); // nobody waits: no effect
+            CHECK(cm.try_lock());
+            cm.unlock();
+            // A cancelled join can be retried by a task that is not cancelled.
+            forever.detach();
+        });
+    }
+}
+
+TEST_CASE("a withdrawn writer lets the readers behind it in; a withdrawn big acquire lets small ones in")
+{
+    weft::run([]() -> weft::task<> {
+        weft::rw_mutex rw;
+        co_await rw.lock_shared();
+        auto [c, cancel] = weft::with_cancel(weft::background());
+        auto writer = weft::go(c, [&]() -> weft::task<bool> {
+            try {
+                co_await rw.lock();
+            } catch (const weft::canceled_error&) {
+                co_return false;
+            }
+            rw.unlock();
+            co_return true;
+        });
+        co_await weft::sleep_for(2ms);
+        CHECK(!rw.try_lock_shared()); // the writer holds new readers off
+        auto reader = weft::go([&]() -> weft::task<> {
+            co_await rw.lock_shared();
+            rw.unlock_shared();
+        });
+        co_await weft::sleep_for(2ms);
+        cancel();
+        CHECK(!co_await writer);
+        co_await reader; // admitted once the writer left
+        rw.unlock_shared();
+
+        weft::semaphore sem(3);
+        co_await sem.acquire(2);
+        auto [c2, cancel2] = weft::with_cancel(weft::background());
+        auto big = weft::go(c2, [&]() -> weft::task<> { co_await sem.acquire(3); });
+        co_await weft::sleep_for(2ms);
+        auto small = weft::go([&]() -> weft::task<> { co_await sem.acquire(1); });
+        co_await weft::sleep_for(2ms);
+        cancel2();
+        CHECK_THROWS_AS(co_await big, weft::canceled_error);
+        co_await small; // FIFO no longer blocked by the withdrawn big one
+        sem.release(3);
+    });
+}
+
+TEST_CASE("a three-level tree of blocked tasks unwinds promptly after one cancel")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        auto [root, cancel] = weft::with_cancel(weft::background());
+        std::atomic<int> unwound{0};
+        weft::mutex held;
+        co_await held.lock();
+        auto never = weft::make_chan<int>();
+        weft::wait_group wg;
+        auto leaf = [&](int kind) -> weft::task<> {
+            try {
+                if (kind == 0)
+                    (void)co_await never.recv();
+                else if (kind == 1)
+                    co_await weft::sleep_for(1h);
+                else
+                    co_await held.lock();
+            } catch (const weft::canceled_error&) {
+                unwound.fetch_add(1);
+            }
+            wg.done();
+        };
+        for (int i = 0; i < 3; ++i) {
+            wg.add(1);
+            weft::go(root, [&, i]() -> weft::task<> {
+                auto [mid, cancel_mid] = weft::with_cancel(weft::current_context());
+                for (int j = 0; j < 3; ++j) {
+                    wg.add(1);
+                    weft::go(mid, [&, j]() -> weft::task<> {
+                        for (int k = 0; k < 3; ++k) {
+                            wg.add(1);
+                            weft::go(leaf, k);
+                        }
+                        co_await leaf(j);
+                    });
+                }
+                co_await leaf(i);
+            });
+        }
+        co_await weft::sleep_for(10ms);
+        auto t0 = wclock::now();
+        cancel();
+        co_await wg.wait();
+        auto took = wclock::now() - t0;
+        CHECK(unwound.load() == 3 + 9 + 27);
+        CHECK(took < 200ms); // typically well under a millisecond
+        held.unlock();
+    });
+}

@@ -1,6 +1,7 @@
 // Waiter nodes and queues shared by the sync primitives.
 #pragma once
 
+#include <atomic>
 #include <coroutine>
 #include <cstdint>
 
@@ -21,7 +22,14 @@ struct sync_waiter {
     sync_waiter* m_next = nullptr;
     task_header* m_task = nullptr;
     sync_queue* m_queue = nullptr;
-    spinlock* m_lock = nullptr;
+    std::atomic<spinlock*> m_lock{nullptr}; // read unlocked by a canceller
+    /// The cancellable wait this waiter belongs to, while a slow path may
+    /// still refuse to queue it (see cancelled_now).
+    wait_hook* m_hook = nullptr;
+
+    /// Called by a slow path with the queue's lock held, instead of queueing
+    /// the waiter: true if the task's context was cancelled meanwhile.
+    bool cancelled_now() noexcept { return m_hook && hook_cancelled(*m_hook); }
     std::int64_t m_n = 0;   // semaphore weight; rw_mutex: 1 for a writer, 0 for a reader
 };
 
@@ -41,7 +49,7 @@ public:
             m_head = w;
         m_tail = w;
         w->m_queue = this;
-        w->m_lock = owner_lock;
+        w->m_lock.store(owner_lock, std::memory_order_relaxed);
     }
     void remove(sync_waiter* w) noexcept
     {
@@ -55,7 +63,7 @@ public:
             m_tail = w->m_prev;
         w->m_prev = w->m_next = nullptr;
         w->m_queue = nullptr;
-        w->m_lock = nullptr;
+        w->m_lock.store(nullptr, std::memory_order_relaxed);
     }
     sync_waiter* pop() noexcept
     {
@@ -80,23 +88,85 @@ public:
     ~sync_wait_operation()
     {
         if (m_w.m_queue) {
-            spinlock* l = m_w.m_lock;
+            spinlock* l = m_w.m_lock.load(std::memory_order_relaxed);
             spin_guard g(*l);
             if (m_w.m_queue)
                 m_w.m_queue->remove(&m_w);
         }
+        hook_end(m_hook);
     }
 
 protected:
-    /// Prepares the node for queueing by the current task; throws
-    /// std::logic_error outside a task.
-    void prepare(std::coroutine_handle<> h, const char* what)
+    /// What a primitive does after one of its waiters was withdrawn by
+    /// cancellation, with its lock held: returns waiters that may now
+    /// proceed (linked through m_next), to be woken.
+    using after_withdraw_fn = sync_waiter* (*)(void* primitive, sync_waiter* gone) noexcept;
+
+    /// Prepares the node for queueing by the current task and registers
+    /// with a cancellable context. False: the context is done already, do
+    /// not wait (finish() throws). Throws std::logic_error outside a task.
+    bool prepare(std::coroutine_handle<> h, const char* what, void* primitive = nullptr,
+                 after_withdraw_fn after = nullptr,
+                 void (*withdraw_fn)(wait_hook*) noexcept = &withdraw)
     {
         m_w.m_task = require_task(what);
         m_w.m_task->m_resume = h;
+        m_primitive = primitive;
+        m_after = after;
+        m_hook.m_op = this;
+        if (!hook_begin(m_hook, m_w.m_task, withdraw_fn))
+            return false;
+        m_w.m_hook = m_hook.m_scope ? &m_hook : nullptr;
+        return true;
+    }
+
+    /// await_suspend's result: `queued` is what the slow path returned,
+    /// `hooked` whether prepare registered (read before the slow path, which
+    /// publishes the waiter).
+    bool suspend(bool queued, bool hooked) noexcept
+    {
+        if (!queued || !hooked)
+            return queued;
+        return hook_suspend(m_hook);
+    }
+    bool hooked() const noexcept { return m_hook.m_scope != nullptr; }
+
+    /// In await_resume: leaves the context; throws canceled_error if the
+    /// wait was cancelled.
+    void finish()
+    {
+        if (hook_end(m_hook))
+            throw_canceled();
+    }
+
+    static void withdraw(wait_hook* h) noexcept
+    {
+        auto op = static_cast<op_hook<sync_wait_operation>*>(h)->m_op;
+        sync_waiter* others = nullptr;
+        {
+            spinlock* l = op->m_w.m_lock.load(std::memory_order_acquire);
+            if (!l)
+                return; // woken already
+            spin_guard g(*l);
+            if (op->m_w.m_lock.load(std::memory_order_relaxed) != l || !op->m_w.m_queue)
+                return; // woken or moved meanwhile
+            op->m_w.m_queue->remove(&op->m_w);
+            if (op->m_after)
+                others = op->m_after(op->m_primitive, &op->m_w);
+        }
+        h->m_canceled = true;
+        wake_waiter(h->m_task);
+        while (others) {
+            sync_waiter* next = others->m_next;
+            wake_waiter(others->m_task);
+            others = next;
+        }
     }
 
     sync_waiter m_w;
+    op_hook<sync_wait_operation> m_hook;
+    void* m_primitive = nullptr;
+    after_withdraw_fn m_after = nullptr;
 };
 
 /// Wakes the tasks of waiters unlinked into a list through m_next.
