@@ -6,6 +6,8 @@
 #include <weft/errors.hpp>
 #include <weft/runtime.hpp>
 #include <weft/select.hpp>
+#include <weft/rate_limiter.hpp>
 #include <weft/task.hpp>
+#include <weft/task_group.hpp>
 #include <weft/time.hpp>
 #include <weft/sync.hpp>
