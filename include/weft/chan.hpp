@@ -59,23 +59,20 @@ private:
 
 /// A wait on a nil channel: it ends only by cancellation of the task's
 /// context (or with the runtime).
-struct nil_wait {
-    wait_hook m_hook;
-    static void withdraw(wait_hook* h) noexcept
-    {
+template <class Op>
+bool nil_suspend(op_hook<Op>& hook, Op* op, std::coroutine_handle<> h, const char* what)
+{
+    task_header* t = require_task(what);
+    t->m_resume = h;
+    auto withdraw = [](wait_hook* w) noexcept {
         // Nothing else can complete the wait: the canceller always wins.
-        h->m_canceled = true;
-        wake_waiter(h->m_task);
-    }
-    bool suspend(std::coroutine_handle<> h, const char* what)
-    {
-        task_header* t = require_task(what);
-        t->m_resume = h;
-        if (!hook_begin(m_hook, t, &withdraw))
-            return false;
-        return !m_hook.m_scope || hook_suspend(m_hook);
-    }
-};
+        w->m_canceled = true;
+        wake_waiter(w->m_task);
+    };
+    if (!hook_begin(hook, t, op, +withdraw))
+        return false;
+    return !hook.registered() || hook_suspend(hook);
+}
 
 } // namespace detail
 
@@ -102,14 +99,13 @@ public:
             m_ch->unlink_recv(&m_w);
         }
         detail::hook_end(m_hook);
-        detail::hook_end(m_nil.m_hook);
     }
 
     bool await_ready() const noexcept { return false; }
     WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
     {
         if (!m_ch)
-            return m_nil.suspend(h, "recv on a nil channel");
+            return detail::nil_suspend(m_hook, this, h, "recv on a nil channel");
         detail::task_header* wake = nullptr;
         detail::task_header* self = nullptr;
         {
@@ -125,22 +121,17 @@ public:
             }
         }
         // A cancellable task: register first, then look again and queue.
-        m_hook.m_op = this;
-        if (!detail::hook_begin(m_hook, self, &withdraw))
+        if (!detail::hook_begin(m_hook, self, this, &withdraw))
             return false;
         {
             detail::spin_guard g(m_ch->lock());
             if (m_ch->recv_locked(m_value, wake) != detail::chan_result::would_block ||
-                detail::hook_cancelled(m_hook)) {
-                m_cancel_done = true;
-                goto done;
-            }
+                detail::hook_cancelled(m_hook))
+                goto done; // await_resume leaves the scope (and throws if cancelled)
             enqueue(self, h);
         }
         return detail::hook_suspend(m_hook);
     done:
-        if (m_cancel_done)
-            detail::hook_end(m_hook);
         if (wake)
             detail::wake_waiter(wake);
         return false;
@@ -151,7 +142,7 @@ public:
     std::optional<T> await_resume()
     {
         m_suspended = false;
-        if (WEFT_UNLIKELY(detail::hook_end(m_hook) || detail::hook_end(m_nil.m_hook)))
+        if (WEFT_UNLIKELY(detail::hook_end(m_hook)))
             detail::throw_canceled();
         return std::move(m_value);
     }
@@ -170,7 +161,7 @@ private:
     }
     static void withdraw(detail::wait_hook* hook) noexcept
     {
-        auto op = static_cast<detail::op_hook<recv_operation>*>(hook)->m_op;
+        auto op = static_cast<recv_operation*>(hook->m_op);
         {
             detail::spin_guard g(op->m_ch->lock());
             if (!op->m_w.m_linked)
@@ -185,9 +176,7 @@ private:
     detail::chan_waiter m_w;
     std::optional<T> m_value;
     detail::op_hook<recv_operation> m_hook;
-    detail::nil_wait m_nil;
     bool m_suspended = false;
-    bool m_cancel_done = false;
 };
 
 /// co_await ch.send(v): delivers v to a receiver or the buffer, waiting for
@@ -217,14 +206,13 @@ public:
             m_ch->unlink_send(&m_w);
         }
         detail::hook_end(m_hook);
-        detail::hook_end(m_nil.m_hook);
     }
 
     bool await_ready() const noexcept { return false; }
     WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
     {
         if (!m_ch)
-            return m_nil.suspend(h, "send on a nil channel");
+            return detail::nil_suspend(m_hook, this, h, "send on a nil channel");
         detail::task_header* wake = nullptr;
         detail::task_header* self = nullptr;
         detail::chan_result r;
@@ -241,8 +229,7 @@ public:
             if (!self)
                 detail::require_task("chan send");
             // A cancellable task: register first, then look again and queue.
-            m_hook.m_op = this;
-            if (!detail::hook_begin(m_hook, self, &withdraw))
+            if (!detail::hook_begin(m_hook, self, this, &withdraw))
                 return false;
             {
                 detail::spin_guard g(m_ch->lock());
@@ -252,7 +239,7 @@ public:
                     goto queued;
                 }
             }
-            detail::hook_end(m_hook);
+            // Not queued: await_resume leaves the scope and throws if cancelled.
         }
         if (r == detail::chan_result::closed)
             m_closed = true;
@@ -268,7 +255,7 @@ public:
             m_suspended = false;
             m_closed = !m_w.m_ok;
         }
-        if (WEFT_UNLIKELY(detail::hook_end(m_hook) || detail::hook_end(m_nil.m_hook)))
+        if (WEFT_UNLIKELY(detail::hook_end(m_hook)))
             detail::throw_canceled();
         if (m_closed)
             detail::throw_closed_send();
@@ -288,7 +275,7 @@ private:
     }
     static void withdraw(detail::wait_hook* hook) noexcept
     {
-        auto op = static_cast<detail::op_hook<send_operation>*>(hook)->m_op;
+        auto op = static_cast<send_operation*>(hook->m_op);
         {
             detail::spin_guard g(op->m_ch->lock());
             if (!op->m_w.m_linked)
@@ -304,7 +291,6 @@ private:
     T m_value;
     detail::chan_waiter m_w;
     detail::op_hook<send_operation> m_hook;
-    detail::nil_wait m_nil;
     bool m_suspended = false;
     bool m_closed = false;
 };

@@ -40,7 +40,7 @@ public:
         /// like a signalled one, waits for the mutex; then it throws.
         static void withdraw_cond(detail::wait_hook* h) noexcept
         {
-            auto op = static_cast<detail::op_hook<detail::sync_wait_operation>*>(h)->m_op;
+            auto op = static_cast<detail::sync_wait_operation*>(h->m_op);
             auto self = static_cast<wait_operation*>(op);
             cond& c = self->m_cond;
             {

@@ -282,10 +282,9 @@ public:
             detail::task_header* t = detail::require_task("join");
             m_waiter.m_task = t;
             t->m_resume = h;
-            m_hook.m_op = this;
-            if (!detail::hook_begin(m_hook, t, &withdraw))
+            if (!detail::hook_begin(m_hook, t, this, &withdraw))
                 return false;
-            detail::context_node* const scope = m_hook.m_scope;
+            detail::context_node* const scope = m_hook.scope();
             auto expected = detail::root_base::k_running;
             if (!m_p->m_join.compare_exchange_strong(
                     expected, reinterpret_cast<std::uintptr_t>(&m_waiter), std::memory_order_release,
@@ -297,7 +296,7 @@ public:
                 return true;
             // Cancelled before the waiter was published: withdraw it here.
             if (scope->cancelled() && take_back()) {
-                m_hook.m_canceled = true;
+                m_hook.set_canceled();
                 return false;
             }
             return detail::hook_suspend(m_hook);
@@ -321,7 +320,7 @@ public:
         }
         static void withdraw(detail::wait_hook* h) noexcept
         {
-            auto op = static_cast<detail::op_hook<join_operation>*>(h)->m_op;
+            auto op = static_cast<join_operation*>(h->m_op);
             if (!op->take_back())
                 return; // the task finished first (or the waiter is not out yet)
             h->m_canceled = true;

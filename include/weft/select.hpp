@@ -214,8 +214,7 @@ public:
         detail::task_header* self = detail::require_task("select");
         // A cancellable task registers before it locks anything (see
         // detail/cancel.hpp); the hook claims the select like any case.
-        m_hook.m_op = this;
-        if (!detail::hook_begin(m_hook, self, &withdraw_hook)) {
+        if (!detail::hook_begin(m_hook, self, this, &withdraw_hook)) {
             resolve_cancel();
             return false;
         }
@@ -244,7 +243,7 @@ public:
         }
         self->m_resume = h;
         // Every channel nil: blocks until cancelled, like select {}.
-        const bool hooked = m_hook.m_scope != nullptr;
+        const bool hooked = m_hook.registered();
         enqueue_all(self, std::make_index_sequence<N>{});
         m_suspended = true;
         std::size_t n = m_nlocks;
@@ -308,7 +307,7 @@ private:
 
     static void withdraw_hook(detail::wait_hook* hook) noexcept
     {
-        auto op = static_cast<detail::op_hook<select_operation>*>(hook)->m_op;
+        auto op = static_cast<select_operation*>(hook->m_op);
         std::uint32_t expected = 0;
         if (!op->m_sel.m_done.compare_exchange_strong(expected, 1, std::memory_order_acq_rel,
                                                       std::memory_order_relaxed))
@@ -472,8 +471,7 @@ public:
         detail::random_order(order.data(), n);
 
         detail::task_header* self = detail::require_task("select_from");
-        m_hook.m_op = this;
-        if (!detail::hook_begin(m_hook, self, &withdraw_hook))
+        if (!detail::hook_begin(m_hook, self, this, &withdraw_hook))
             return false;
 
         detail::task_header* wake = nullptr;
@@ -502,7 +500,7 @@ public:
             m_cases[k].enqueue(w);
         }
         m_suspended = true;
-        const bool hooked = m_hook.m_scope != nullptr;
+        const bool hooked = m_hook.registered();
         detail::spinlock* const* locks = m_locks.data();
         std::size_t nl = m_locks.size();
         detail::unlock_all(locks, nl);
@@ -526,7 +524,7 @@ private:
 
     static void withdraw_hook(detail::wait_hook* hook) noexcept
     {
-        auto op = static_cast<detail::op_hook<select_from_operation>*>(hook)->m_op;
+        auto op = static_cast<select_from_operation*>(hook->m_op);
         std::uint32_t expected = 0;
         if (!op->m_sel.m_done.compare_exchange_strong(expected, 1, std::memory_order_acq_rel,
                                                       std::memory_order_relaxed))

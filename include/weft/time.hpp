@@ -51,11 +51,10 @@ public:
         t->m_resume = h;
         m_node.m_task = t;
         m_node.m_callback = &fired;
-        m_hook.m_op = this;
-        if (!detail::hook_begin(m_hook, t, &withdraw))
+        if (!detail::hook_begin(m_hook, t, this, &withdraw))
             return false;
         m_armed = true;
-        detail::context_node* const scope = m_hook.m_scope;
+        detail::context_node* const scope = m_hook.scope();
         detail::timer_arm(&m_node, m_when);
         if (!scope)
             return true; // the timer may have fired already: hands off the frame
@@ -63,8 +62,7 @@ public:
         // to withdraw, so withdraw here.
         if (scope->cancelled() && detail::timer_cancel(&m_node)) {
             m_armed = false;
-            m_hook.m_canceled = true;
-            detail::hook_end(m_hook);
+            m_hook.set_canceled();
             return false;
         }
         return detail::hook_suspend(m_hook);
@@ -91,7 +89,7 @@ private:
 
     static void withdraw(detail::wait_hook* hook) noexcept
     {
-        auto op = static_cast<detail::op_hook<sleep_operation>*>(hook)->m_op;
+        auto op = static_cast<sleep_operation*>(hook->m_op);
         if (!detail::timer_unqueue(&op->m_node))
             return; // fired (or not queued yet: await_suspend checks)
         hook->m_canceled = true;

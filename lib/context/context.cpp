@@ -210,6 +210,14 @@ void cancel_unregister(context_node* scope, cancel_reg* r) noexcept
     }
 }
 
+wait_hook* new_wait_hook(task_header* t)
+{
+    auto h = new wait_hook;
+    h->m_task = t;
+    t->m_hook = h;
+    return h;
+}
+
 void wait_hook_fired(cancel_reg* r) noexcept
 {
     auto h = static_cast<wait_hook*>(r);

@@ -65,6 +65,7 @@ void root_base::release() noexcept
         unhandled_task_exception(this, m_exception);
     if (m_ctx)
         m_ctx->release();
+    delete m_hook;
     m_ops(this, op::destroy);
 }
 

@@ -503,3 +503,43 @@ TEST_CASE("a three-level tree of blocked tasks unwinds promptly after one cancel
         held.unlock();
     });
 }
+
+TEST_CASE("an operation that finds its context cancelled just before it queues throws")
+{
+    // Cancels from another worker while many tasks enter recv, send and
+    // sleep: every operation either completes or throws, none returns as if
+    // it had completed when it did not.
+    weft::run(weft::runtime_options{.workers = 4}, []() -> weft::task<> {
+        for (int round = 0; round < 200; ++round) {
+            auto [c, cancel] = weft::with_cancel(weft::background());
+            auto ch = weft::make_chan<int>();
+            std::atomic<int> wrong{0};
+            weft::wait_group wg;
+            for (int i = 0; i < 4; ++i) {
+                wg.add(1);
+                weft::go(c, [&, i, ch]() -> weft::task<> {
+                    try {
+                        if (i % 3 == 0) {
+                            auto v = co_await ch.recv();
+                            if (!v)
+                                wrong.fetch_add(1); // nobody closes ch
+                        } else if (i % 3 == 1) {
+                            co_await weft::sleep_for(1h);
+                            wrong.fetch_add(1); // nobody ends the sleep early
+                        } else {
+                            co_await ch.send(1);
+                        }
+                    } catch (const weft::canceled_error&) {
+                    }
+                    wg.done();
+                });
+            }
+            weft::go([cancel = cancel]() -> weft::task<> {
+                cancel();
+                co_return;
+            });
+            co_await wg.wait();
+            CHECK(wrong.load() == 0);
+        }
+    });
+}

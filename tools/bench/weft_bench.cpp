@@ -53,6 +53,10 @@ weft::task<> run_all(bench::options opts)
             bench::report_value(name, name == "Sleep100k" ? r.wall_ms : r.bytes_per_task);
             continue;
         }
+        if (name == "CtxCancel100k") {
+            bench::report_value(name, co_await cancel_wake(100'000));
+            continue;
+        }
         if (name == "TickerP50" || name == "TickerP99") {
             auto r = co_await ticker_lateness(opts.ticker_time);
             bench::report_value(name, name == "TickerP50" ? r.p50_us : r.p99_us);
@@ -99,7 +103,7 @@ int main(int argc, char** argv)
         const auto opts = bench::parse_options(argc, argv);
         if (opts.list) {
             for (const char* special :
-                 {"memory", "Sleep100k", "Sleep100kMem", "TickerP50", "TickerP99"})
+                 {"memory", "Sleep100k", "Sleep100kMem", "CtxCancel100k", "TickerP50", "TickerP99"})
                 std::puts(special);
             for (const auto& [name, body] : weft_bench::timed_benchmarks())
                 std::puts(name.c_str());

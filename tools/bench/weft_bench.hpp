@@ -35,6 +35,9 @@ struct lateness_result {
     double p50_us; // TickerP50
     double p99_us; // TickerP99
 };
+/// CtxCancel100k: ns per waiter woken by one cancel.
+weft::task<double> cancel_wake(std::int64_t tasks);
+
 /// A 1 ms ticker read for `total`.
 weft::task<lateness_result> ticker_lateness(std::chrono::nanoseconds total);
 

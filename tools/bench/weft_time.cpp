@@ -75,3 +75,46 @@ weft::task<lateness_result> ticker_lateness(std::chrono::nanoseconds total)
 }
 
 } // namespace weft_bench
+
+namespace weft_bench {
+
+// ---- CtxCancel100k: `tasks` tasks wait in a select on one context's done()
+// (and a channel that never delivers); the context is cancelled; ns per
+// waiter from the cancel until every task has run.
+
+namespace {
+
+struct cancel_counts {
+    std::atomic<std::int64_t> parked{0};
+    weft::wait_group woken;
+};
+
+weft::task<> done_waiter(weft::context c, weft::chan<int> never, cancel_counts* counts)
+{
+    counts->parked.fetch_add(1, std::memory_order_relaxed);
+    (void)co_await weft::select(c.done(), never.recv());
+    counts->woken.done();
+}
+
+} // namespace
+
+weft::task<double> cancel_wake(std::int64_t tasks)
+{
+    auto [c, cancel] = weft::with_cancel(weft::background());
+    auto never = weft::make_chan<int>();
+    cancel_counts counts;
+    counts.woken.add(tasks);
+    for (std::int64_t i = 0; i < tasks; ++i)
+        weft::go(done_waiter, c, never, &counts);
+    while (counts.parked.load() < tasks)
+        co_await weft::this_task::yield();
+    co_await weft::sleep_for(20ms); // let the last ones reach the select
+    const auto start = std::chrono::steady_clock::now();
+    cancel();
+    co_await counts.woken.wait();
+    const auto took = std::chrono::steady_clock::now() - start;
+    co_return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()) /
+        static_cast<double>(tasks);
+}
+
+} // namespace weft_bench

@@ -151,29 +151,48 @@ inline context_node* task_scope(task_header* t) noexcept
 // checks the scope under that lock before it queues, so a canceller either
 // finds the waiter queued or the operation sees the cancellation.
 
+/// The registration of a task's current cancellable wait. One per task,
+/// made on its first cancellable wait and freed with the task
+/// (task_header::m_hook), so operations carry only an op_hook pointer.
 struct wait_hook : cancel_reg {
     static constexpr std::uint32_t k_arming = 0;
     static constexpr std::uint32_t k_suspended = 1;
     static constexpr std::uint32_t k_woken = 2;
 
     task_header* m_task = nullptr;
-    context_node* m_scope = nullptr; // non-null while registered
+    context_node* m_scope = nullptr; // non-null while a wait is registered
     void (*m_withdraw)(wait_hook*) noexcept = nullptr;
+    void* m_op = nullptr;            // the awaiter of the current wait
     std::atomic<std::uint32_t> m_phase{k_arming};
     bool m_canceled = false;
 };
 
-/// A wait_hook that knows its operation (the awaiter holding it).
+/// An operation's handle on its task's wait_hook: null when the operation
+/// is not registered (the task cannot be cancelled, or the wait is over),
+/// a sentinel when the context was done before it could register.
 template <class Op>
-struct op_hook : wait_hook {
-    Op* m_op = nullptr;
+class op_hook {
+public:
+    op_hook() noexcept = default;
+    op_hook(const op_hook&) = delete;
+    op_hook& operator=(const op_hook&) = delete;
+
+    /// The scope while registered, else nullptr.
+    context_node* scope() const noexcept { return registered() ? m_h->m_scope : nullptr; }
+    bool registered() const noexcept { return m_h && m_h != early(); }
+    wait_hook* get() const noexcept { return m_h; }
+    void set_canceled() noexcept { m_h->m_canceled = true; }
+
+    static wait_hook* early() noexcept { return reinterpret_cast<wait_hook*>(alignof(wait_hook)); }
+    wait_hook* m_h = nullptr;
 };
 
 /// Readies task t, whose wait was completed by the caller (a waker that
 /// dequeued it, or a canceller that withdrew it).
 inline void wake_waiter(task_header* t) noexcept
 {
-    if (wait_hook* h = t->m_hook) {
+    wait_hook* h = t->m_hook;
+    if (h && h->m_scope) {
         if (h->m_phase.exchange(wait_hook::k_woken, std::memory_order_acq_rel) !=
             wait_hook::k_suspended)
             return; // still in await_suspend: it will not suspend
@@ -182,38 +201,44 @@ inline void wake_waiter(task_header* t) noexcept
 }
 
 void wait_hook_fired(cancel_reg* r) noexcept;
+wait_hook* new_wait_hook(task_header* t);
 
 /// Called in await_suspend before the queue lock. False when the task's
-/// context is already done: then h.m_canceled is set and the operation must
-/// not wait. withdraw is the operation's withdraw function.
-inline bool hook_begin(wait_hook& h, task_header* t, void (*withdraw)(wait_hook*) noexcept) noexcept
+/// context is already done: then the operation must not wait (hook_end
+/// reports the cancellation). withdraw is the operation's withdraw function;
+/// it finds the operation in wait_hook::m_op.
+template <class Op>
+bool hook_begin(op_hook<Op>& oh, task_header* t, Op* op, void (*withdraw)(wait_hook*) noexcept)
 {
     context_node* scope = task_scope(t);
     if (WEFT_LIKELY(!scope))
         return true;
     if (scope->cancelled()) {
-        h.m_canceled = true;
+        oh.m_h = op_hook<Op>::early();
         return false;
     }
-    h.m_task = t;
-    h.m_withdraw = withdraw;
-    h.m_fn = &wait_hook_fired;
-    h.m_phase.store(wait_hook::k_arming, std::memory_order_relaxed);
-    if (!cancel_register(scope, &h)) {
-        h.m_canceled = true;
+    wait_hook* h = t->m_hook ? t->m_hook : new_wait_hook(t);
+    h->m_op = op;
+    h->m_withdraw = withdraw;
+    h->m_fn = &wait_hook_fired;
+    h->m_canceled = false;
+    h->m_phase.store(wait_hook::k_arming, std::memory_order_relaxed);
+    if (!cancel_register(scope, h)) {
+        oh.m_h = op_hook<Op>::early();
         return false;
     }
-    h.m_scope = scope;
-    t->m_hook = &h;
+    h->m_scope = scope; // wakers look at the hook from now on
+    oh.m_h = h;
     return true;
 }
 
 /// Under the queue lock, just before queueing: true if the wait must not
 /// start because the context was cancelled meanwhile.
-inline bool hook_cancelled(wait_hook& h) noexcept
+template <class Op>
+bool hook_cancelled(op_hook<Op>& oh) noexcept
 {
-    if (h.m_scope && h.m_scope->cancelled()) {
-        h.m_canceled = true;
+    if (oh.registered() && oh.m_h->m_scope->cancelled()) {
+        oh.m_h->m_canceled = true;
         return true;
     }
     return false;
@@ -223,22 +248,28 @@ inline bool hook_cancelled(wait_hook& h) noexcept
 /// are released: the value await_suspend returns. Only for a registered
 /// hook: an unregistered wait may already be resumed elsewhere, so its
 /// await_suspend must return true without touching the frame again.
-inline bool hook_suspend(wait_hook& h) noexcept
+template <class Op>
+bool hook_suspend(op_hook<Op>& oh) noexcept
 {
-    return h.m_phase.exchange(wait_hook::k_suspended, std::memory_order_acq_rel) !=
+    return oh.m_h->m_phase.exchange(wait_hook::k_suspended, std::memory_order_acq_rel) !=
            wait_hook::k_woken;
 }
 
 /// After the wait (in await_resume, or when await_suspend does not
-/// suspend): leaves the scope. Returns true if the wait was cancelled.
-inline bool hook_end(wait_hook& h) noexcept
+/// suspend, or when the frame goes): leaves the scope. True if the wait was
+/// cancelled.
+template <class Op>
+bool hook_end(op_hook<Op>& oh) noexcept
 {
-    if (h.m_scope) {
-        h.m_task->m_hook = nullptr;
-        cancel_unregister(h.m_scope, &h);
-        h.m_scope = nullptr;
-    }
-    return h.m_canceled;
+    wait_hook* h = oh.m_h;
+    if (WEFT_LIKELY(!h))
+        return false;
+    oh.m_h = nullptr;
+    if (h == op_hook<Op>::early())
+        return true;
+    cancel_unregister(h->m_scope, h);
+    h->m_scope = nullptr;
+    return h->m_canceled;
 }
 
 /// Throws canceled_error for the running task's context.

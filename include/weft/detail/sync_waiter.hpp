@@ -29,7 +29,14 @@ struct sync_waiter {
 
     /// Called by a slow path with the queue's lock held, instead of queueing
     /// the waiter: true if the task's context was cancelled meanwhile.
-    bool cancelled_now() noexcept { return m_hook && hook_cancelled(*m_hook); }
+    bool cancelled_now() noexcept
+    {
+        if (m_hook && m_hook->m_scope->cancelled()) {
+            m_hook->m_canceled = true;
+            return true;
+        }
+        return false;
+    }
     std::int64_t m_n = 0;   // semaphore weight; rw_mutex: 1 for a writer, 0 for a reader
 };
 
@@ -113,10 +120,9 @@ protected:
         m_w.m_task->m_resume = h;
         m_primitive = primitive;
         m_after = after;
-        m_hook.m_op = this;
-        if (!hook_begin(m_hook, m_w.m_task, withdraw_fn))
+        if (!hook_begin(m_hook, m_w.m_task, this, withdraw_fn))
             return false;
-        m_w.m_hook = m_hook.m_scope ? &m_hook : nullptr;
+        m_w.m_hook = m_hook.registered() ? m_hook.get() : nullptr;
         return true;
     }
 
@@ -129,7 +135,7 @@ protected:
             return queued;
         return hook_suspend(m_hook);
     }
-    bool hooked() const noexcept { return m_hook.m_scope != nullptr; }
+    bool hooked() const noexcept { return m_hook.registered(); }
 
     /// In await_resume: leaves the context; throws canceled_error if the
     /// wait was cancelled.
@@ -141,7 +147,7 @@ protected:
 
     static void withdraw(wait_hook* h) noexcept
     {
-        auto op = static_cast<op_hook<sync_wait_operation>*>(h)->m_op;
+        auto op = static_cast<sync_wait_operation*>(h->m_op);
         sync_waiter* others = nullptr;
         {
             spinlock* l = op->m_w.m_lock.load(std::memory_order_acquire);

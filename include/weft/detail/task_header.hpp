@@ -23,6 +23,13 @@ struct task_header {
     /// The coroutine to resume when the task next runs. Written by the task
     /// itself while it suspends, before it is published to any waker.
     std::coroutine_handle<> m_resume;
+    /// The task's context (a counted reference; nullptr: background).
+    /// Written before the task is spawned, constant afterwards.
+    context_node* m_ctx = nullptr;
+    /// The task's registration for cancellable waits, made on its first
+    /// one and freed with the task (see detail/cancel.hpp). Next to the
+    /// queue fields: every waker reads it.
+    wait_hook* m_hook = nullptr;
 
     /// Registry of live tasks (shutdown, num_tasks, diagnostics); guarded by
     /// the registry shard lock of m_shard.
@@ -35,13 +42,6 @@ struct task_header {
     /// abandon: runtime shutdown: destroy the user frames and drop the
     /// scheduler's reference. destroy: free the root frame.
     void (*m_ops)(task_header*, op) noexcept = nullptr;
-
-    /// The task's context (a counted reference; nullptr: background).
-    /// Written before the task is spawned, constant afterwards.
-    context_node* m_ctx = nullptr;
-    /// The cancellable wait the task is in, if any (see detail/cancel.hpp).
-    /// Written by the task before it publishes the waiter.
-    wait_hook* m_hook = nullptr;
 
     std::uint16_t m_shard = 0;
     /// False for runtime-internal tasks (block_on bridges): not counted by
