@@ -257,7 +257,7 @@ public:
         bool via_waiter = false;
         if (m_suspended) {
             m_chosen = m_sel.m_winner;
-            withdraw();
+            withdraw(m_chosen);
             via_waiter = true;
         }
         if (detail::hook_end(m_hook) && m_chosen == N) {
@@ -384,17 +384,48 @@ private:
         (one(std::get<I>(m_cases), I), ...);
     }
 
-    void withdraw() noexcept
+    /// Takes the losing waiters out of their queues. The winner's waker
+    /// already dequeued the winning one (before it readied this task), so
+    /// the winner's lock is skipped unless another case shares it.
+    void withdraw(std::size_t winner = N) noexcept
     {
-        detail::lock_all(m_locks.data(), m_nlocks);
-        unlink_all(std::make_index_sequence<N>{});
-        detail::unlock_all(m_locks.data(), m_nlocks);
+        detail::spinlock* skip = winner < N ? lock_of(winner) : nullptr;
+        if (skip && uses_of(skip) > 1)
+            skip = nullptr;
+        std::array<detail::spinlock*, N> locks;
+        std::size_t n = 0;
+        for (std::size_t i = 0; i < m_nlocks; ++i)
+            if (m_locks[i] != skip)
+                locks[n++] = m_locks[i];
+        detail::lock_all(locks.data(), n);
+        unlink_all(winner, std::make_index_sequence<N>{});
+        detail::unlock_all(locks.data(), n);
         m_suspended = false;
     }
-    template <std::size_t... I>
-    void unlink_all(std::index_sequence<I...>) noexcept
+    detail::spinlock* lock_of(std::size_t k) noexcept
     {
-        ((std::get<I>(m_cases).lock() ? std::get<I>(m_cases).unlink(m_waiters[I]) : void()), ...);
+        return lock_of_impl(k, std::make_index_sequence<N>{});
+    }
+    template <std::size_t... I>
+    detail::spinlock* lock_of_impl(std::size_t k, std::index_sequence<I...>) noexcept
+    {
+        detail::spinlock* l = nullptr;
+        ((k == I ? (l = std::get<I>(m_cases).lock(), 0) : 0), ...);
+        return l;
+    }
+    std::size_t uses_of(detail::spinlock* l) noexcept
+    {
+        std::size_t n = 0;
+        for (std::size_t k = 0; k < N; ++k)
+            n += lock_of(k) == l;
+        return n;
+    }
+    template <std::size_t... I>
+    void unlink_all(std::size_t winner, std::index_sequence<I...>) noexcept
+    {
+        ((I != winner && std::get<I>(m_cases).lock() ? std::get<I>(m_cases).unlink(m_waiters[I])
+                                                     : void()),
+         ...);
     }
 
     template <std::size_t... I>
