@@ -82,6 +82,7 @@ public:
 
     parent_link m_in_parent;
     deadline_timer m_timer;
+    bool m_detached = false; // cancelled through the parent, which unlinked m_in_parent
 
 private:
     static void parent_cancelled(cancel_reg* r) noexcept
@@ -113,7 +114,9 @@ void context_node::destroy() noexcept
     context_node* parent = m_parent;
     if (m_scope == this) {
         auto self = static_cast<cancel_node*>(this);
-        if (parent && parent->m_scope)
+        // Not when a parent's walk cancelled us: it may be running our
+        // registration's function right now (in this very call stack).
+        if (parent && parent->m_scope && !self->m_detached)
             cancel_unregister(parent->m_scope, &self->m_in_parent);
     }
     delete this;
@@ -124,12 +127,23 @@ void context_node::destroy() noexcept
 void context_node::cancel(errc e, bool from_parent) noexcept
 {
     auto self = static_cast<cancel_node*>(this); // only scopes are cancelled
+    // Stay alive through the walk: dropping the timer's reference below may
+    // leave none. A node whose count already reached zero is being
+    // destroyed: nothing waits on it and its destructor leaves the parent.
+    for (auto n = m_refs.load(std::memory_order_relaxed);;) {
+        if (n == 0)
+            return;
+        if (m_refs.compare_exchange_weak(n, n + 1, std::memory_order_acquire,
+                                         std::memory_order_relaxed))
+            break;
+    }
     chan_waiter* done = nullptr;
+    bool already = false;
     {
         spin_guard g(m_lock);
-        if (m_err.load(std::memory_order_relaxed) != 0)
-            return;
-        m_err.store(static_cast<std::uint32_t>(e), std::memory_order_release);
+        already = m_err.load(std::memory_order_relaxed) != 0;
+        if (!already)
+            m_err.store(static_cast<std::uint32_t>(e), std::memory_order_release);
         // Select cases and done() awaiters: claim each (dequeue settles a
         // select) and chain them through m_next.
         chan_waiter** tail = &done;
@@ -138,7 +152,11 @@ void context_node::cancel(errc e, bool from_parent) noexcept
             *tail = w;
             tail = &w->m_next;
         }
-        *tail = nullptr;
+        *tail = nullptr; // (empty when already done: nobody queues on a done node)
+    }
+    if (already) {
+        release();
+        return;
     }
     while (done) {
         chan_waiter* next = done->m_next;
@@ -146,7 +164,8 @@ void context_node::cancel(errc e, bool from_parent) noexcept
         wake_waiter(t);
         done = next;
     }
-    // The deadline no longer matters: release its timer now.
+    // The deadline no longer matters: release its timer now (the reference
+    // taken above keeps the count positive).
     if (timer_cancel(&self->m_timer))
         m_refs.fetch_sub(1, std::memory_order_relaxed);
 
@@ -165,8 +184,11 @@ void context_node::cancel(errc e, bool from_parent) noexcept
     }
     m_lock.unlock();
 
-    if (!from_parent && m_parent && m_parent->m_scope)
+    if (from_parent)
+        self->m_detached = true; // the parent's walk unlinked us already
+    else if (m_parent && m_parent->m_scope)
         cancel_unregister(m_parent->m_scope, &self->m_in_parent);
+    release();
 }
 
 bool cancel_register(context_node* scope, cancel_reg* r) noexcept
