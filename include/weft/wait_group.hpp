@@ -54,7 +54,9 @@ public:
 private:
     bool wait_slow(detail::sync_waiter* w);
 
-    std::atomic<std::int64_t> m_count{0}; // written under m_lock
+    // Changed by atomic add; the lock is taken only when it reaches zero
+    // (to wake the waiters), and by waiters, which read it under the lock.
+    std::atomic<std::int64_t> m_count{0};
     detail::spinlock m_lock;
     detail::sync_queue m_waiters;         // guarded by m_lock
 };
