@@ -4,7 +4,8 @@
 //   A cancel node with a parent scope is registered there through
 //   m_in_parent from its creation until it is cancelled or destroyed.
 //   m_timer is queued, or its callback is running, only while the node
-//   holds the timer's reference (m_refs counts it).
+//   holds the timer's reference (m_refs counts it). So cancel() only
+//   unqueues it; a callback already popped drops that reference itself.
 
 #include <weft/context.hpp>
 
@@ -165,8 +166,11 @@ void context_node::cancel(errc e, bool from_parent) noexcept
         done = next;
     }
     // The deadline no longer matters: release its timer now (the reference
-    // taken above keeps the count positive).
-    if (timer_cancel(&self->m_timer))
+    // taken above keeps the count positive). Unqueue, never wait: a fire
+    // callback that is already on its way holds its own reference, and
+    // waiting for it could hang when this cancel runs inside a callback of
+    // the same batch of due timers, which has popped ours but not run it.
+    if (timer_unqueue(&self->m_timer))
         m_refs.fetch_sub(1, std::memory_order_relaxed);
 
     m_lock.lock();

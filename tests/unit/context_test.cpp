@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +17,14 @@
 
 using namespace std::chrono_literals;
 using wclock = weft::clock;
+
+namespace {
+const weft::context_key<int>& weft_test_key()
+{
+    static const weft::context_key<int> key;
+    return key;
+}
+} // namespace
 
 TEST_CASE("background is never done and has no deadline")
 {
@@ -210,6 +219,93 @@ TEST_CASE("children that are cancelled or dropped leave their parent")
         CHECK(kept.err() == weft::errc::canceled);
         co_return;
     });
+}
+
+TEST_CASE("a parent's list does not grow with children cancelled, dropped or expired")
+{
+    weft::run([]() -> weft::task<> {
+        auto [parent, cancel_parent] = weft::with_cancel(weft::background());
+        auto* node = parent.node();
+        for (int i = 0; i < 10'000; ++i) {
+            auto [child, cancel_child] = weft::with_cancel(parent);
+            auto [timed, cancel_timed] = weft::with_timeout(child, 1h);
+            auto v = weft::with_value(timed, weft_test_key(), i);
+            auto [leaf, cancel_leaf] = weft::with_cancel(v);
+            CHECK(node->registrations() == 1);
+            if (i % 3 == 0)
+                cancel_child();
+            else if (i % 3 == 1)
+                cancel_leaf();
+            cancel_timed(); // else its timer keeps it until the deadline, as in Go
+        }
+        CHECK(node->registrations() == 0);
+
+        // A context whose handles are all dropped before its deadline leaves
+        // once the deadline passes: its timer was the last holder.
+        (void)weft::with_timeout(parent, 5ms);
+        CHECK(node->registrations() == 1);
+        auto t0 = wclock::now();
+        while (node->registrations() != 0 && wclock::now() - t0 < 2s)
+            co_await weft::sleep_for(1ms);
+        CHECK(node->registrations() == 0);
+
+        // A task's finished wait leaves no registration behind either.
+        auto ch = weft::make_chan<int>();
+        auto receiver =
+            weft::go(parent, [ch]() -> weft::task<int> { co_return *co_await ch.recv(); });
+        while (node->registrations() == 0 && wclock::now() - t0 < 4s)
+            co_await weft::this_task::yield();
+        CHECK(node->registrations() == 1); // the receiver's wait
+        co_await ch.send(3);
+        CHECK(co_await receiver == 3);
+        CHECK(node->registrations() == 0);
+        cancel_parent();
+    });
+}
+
+TEST_CASE("a future deadline needs a runtime; a past one does not")
+{
+    auto [parent, cancel_parent] = weft::with_cancel(weft::background());
+    CHECK_THROWS_AS((void)weft::with_timeout(parent, 1h), std::logic_error);
+    CHECK(parent.node()->registrations() == 0); // the failed child left
+    auto [past, cancel_past] = weft::with_timeout(parent, -1s);
+    CHECK(past.err() == weft::errc::deadline_exceeded);
+    CHECK(parent.node()->registrations() == 0); // born done, it has left already
+    CHECK(!parent.err());
+}
+
+TEST_CASE("select on done() and a channel takes whichever is ready")
+{
+    weft::run([]() -> weft::task<> {
+        auto [c, cancel] = weft::with_cancel(weft::background());
+        auto ch = weft::make_chan<int>(1);
+        co_await ch.send(1);
+        auto r = co_await weft::select(ch.recv(), c.done());
+        REQUIRE(r.index() == 0);
+        CHECK(std::get<0>(r) == 1);
+        auto waiter = weft::go([&]() -> weft::task<std::size_t> {
+            auto r2 = co_await weft::select(ch.recv(), c.done());
+            co_return r2.index();
+        });
+        co_await weft::sleep_for(2ms);
+        cancel();
+        CHECK(co_await waiter == 1);
+        CHECK(ch.size() == 0);
+    });
+}
+
+TEST_CASE("a task waiting on background's done() is destroyed quietly when main returns")
+{
+    std::atomic<bool> started{false};
+    weft::run([&]() -> weft::task<> {
+        weft::go([&]() -> weft::task<> {
+            started = true;
+            co_await weft::background().done(); // never returns
+        });
+        while (!started)
+            co_await weft::this_task::yield();
+    });
+    CHECK(started.load());
 }
 
 TEST_CASE("a cancelled task's blocked recv, send, select and sleep end with canceled_error")

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <system_error>
 
@@ -93,6 +94,17 @@ public:
     spinlock& lock() noexcept { return m_lock; }
     waiter_queue& done_waiters() noexcept { return m_done_waiters; }
 
+    /// Registrations linked now (children and blocked operations); for
+    /// diagnostics and tests: a walk under m_lock.
+    std::size_t registrations() noexcept
+    {
+        spin_guard g(m_lock);
+        std::size_t n = 0;
+        for (cancel_reg* r = m_regs; r; r = r->m_next)
+            ++n;
+        return n;
+    }
+
     context_node* const m_parent;    // holds a reference
     context_node* const m_scope;     // this for cancel nodes
     const void* const m_key;         // value nodes: the context_key's address
@@ -122,6 +134,9 @@ bool cancel_register(context_node* scope, cancel_reg* r) noexcept;
 
 /// Unlinks r. If the canceller is running r's m_fn right now, waits until it
 /// returns, so the caller may free r afterwards. A no-op once r was handled.
+/// Never call it for r from inside r's own m_fn (directly or through code
+/// that m_fn runs inline): it would wait for itself. A child node cancelled
+/// through its parent's walk is detached by that walk for this reason.
 void cancel_unregister(context_node* scope, cancel_reg* r) noexcept;
 
 /// The cancel node governing task t, or nullptr if t cannot be cancelled.
