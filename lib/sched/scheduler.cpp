@@ -111,6 +111,9 @@ constexpr std::uint32_t k_global_poll_interval = 61;
 constexpr std::uint32_t k_runnext_streak_max = 3;
 constexpr int k_steal_rounds = 4;
 constexpr int k_park_spins = 256;
+// How long before a timer deadline the watcher stops sleeping and spins:
+// about the kernel's wake-up latency on virtual machines.
+constexpr std::int64_t k_timer_spin_ns = 60'000;
 
 } // namespace
 
@@ -133,7 +136,7 @@ void worker::notify() noexcept
         m_reactor->wake();
 }
 
-void worker::wait_notified(std::int64_t deadline) noexcept
+bool worker::wait_notified(std::int64_t deadline) noexcept
 {
     for (int i = 0; i < k_park_spins; ++i) {
         if (m_park.load(std::memory_order_acquire) == k_notified)
@@ -150,7 +153,7 @@ void worker::wait_notified(std::int64_t deadline) noexcept
         }
     }
 woken:
-    m_park.store(k_awake, std::memory_order_release);
+    return m_park.exchange(k_awake, std::memory_order_acq_rel) == k_notified;
 }
 
 void worker::park() noexcept
@@ -175,7 +178,21 @@ void worker::park() noexcept
         if (worker* w = s.m_watcher.load(std::memory_order_seq_cst))
             w->notify();
     }
-    wait_notified(deadline);
+    // The kernel ends a timed sleep tens of microseconds late: sleep until
+    // shortly before the deadline and spin through the rest.
+    std::int64_t sleep_until = deadline;
+    if (deadline != INT64_MAX)
+        sleep_until = deadline - k_timer_spin_ns;
+    if (!wait_notified(sleep_until) && deadline != INT64_MAX) {
+        std::int64_t now = now_ns();
+        if (deadline - now <= k_timer_spin_ns) {
+            while (now < deadline && m_park.load(std::memory_order_acquire) != k_notified) {
+                cpu_relax();
+                now = now_ns();
+            }
+            m_park.store(k_awake, std::memory_order_release);
+        }
+    }
     if (m_watching) {
         s.m_poll_until.store(INT64_MIN, std::memory_order_seq_cst);
         s.fire_all_timers();

@@ -82,7 +82,8 @@ struct worker {
     void push_back(task_header* t, bool wake) noexcept;
     void reset_spinning() noexcept;
     void notify() noexcept;
-    void wait_notified(std::int64_t deadline) noexcept;
+    /// True if woken by notify().
+    bool wait_notified(std::int64_t deadline) noexcept;
     void park() noexcept;
     void unpark_role() noexcept;
     void fire_timers() noexcept;
