@@ -183,7 +183,8 @@ void worker::park() noexcept
     std::int64_t sleep_until = deadline;
     if (deadline != INT64_MAX)
         sleep_until = deadline - k_timer_spin_ns;
-    if (!wait_notified(sleep_until) && deadline != INT64_MAX) {
+    const bool notified = wait_notified(sleep_until);
+    if (!notified && deadline != INT64_MAX) {
         std::int64_t now = now_ns();
         if (deadline - now <= k_timer_spin_ns) {
             while (now < deadline && m_park.load(std::memory_order_acquire) != k_notified) {
@@ -197,19 +198,28 @@ void worker::park() noexcept
         s.m_poll_until.store(INT64_MIN, std::memory_order_seq_cst);
         s.fire_all_timers();
     }
-    {
-        // Woken by a deadline or I/O rather than by a waker (who takes the
-        // worker off the idle list): leave the list.
+    // wakep() takes a worker off the idle list before it notifies it; a
+    // worker woken otherwise (a deadline, I/O, a watcher poked by a new
+    // timer) leaves the list itself. Only this worker sets m_idle, so a
+    // false read without the lock is final.
+    if (m_idle.load(std::memory_order_relaxed)) {
         std::lock_guard lk(s.m_lock);
-        if (m_idle) {
-            worker** pp = &s.m_idle_head;
-            while (*pp != this)
-                pp = &(*pp)->m_idle_next;
-            *pp = m_idle_next;
-            m_idle = false;
-            s.m_npidle.fetch_sub(1, std::memory_order_seq_cst);
-        }
+        unlist_idle_locked();
     }
+}
+
+bool worker::unlist_idle_locked() noexcept
+{
+    if (!m_idle.load(std::memory_order_relaxed))
+        return false;
+    scheduler& s = *m_sched;
+    worker** pp = &s.m_idle_head;
+    while (*pp != this)
+        pp = &(*pp)->m_idle_next;
+    *pp = m_idle_next;
+    m_idle.store(false, std::memory_order_relaxed);
+    s.m_npidle.fetch_sub(1, std::memory_order_seq_cst);
+    return true;
 }
 
 void worker::unpark_role() noexcept
@@ -375,7 +385,7 @@ task_header* worker::find_runnable() noexcept
                     s.m_gq_tail = nullptr;
                 s.m_gq_size.fetch_sub(1, std::memory_order_relaxed);
             } else {
-                m_idle = true;
+                m_idle.store(true, std::memory_order_relaxed);
                 m_idle_next = s.m_idle_head;
                 s.m_idle_head = this;
                 s.m_npidle.fetch_add(1, std::memory_order_seq_cst);
@@ -391,17 +401,9 @@ task_header* worker::find_runnable() noexcept
         if (s.any_work_visible()) {
             bool unlisted = false;
             {
+                // Take ourselves off the idle list and search again.
                 std::lock_guard lk(s.m_lock);
-                if (m_idle) {
-                    // Take ourselves off the idle list and search again.
-                    worker** pp = &s.m_idle_head;
-                    while (*pp != this)
-                        pp = &(*pp)->m_idle_next;
-                    *pp = m_idle_next;
-                    m_idle = false;
-                    s.m_npidle.fetch_sub(1, std::memory_order_seq_cst);
-                    unlisted = true;
-                }
+                unlisted = unlist_idle_locked();
             }
             if (unlisted) {
                 m_spinning.store(true, std::memory_order_relaxed);
@@ -491,7 +493,7 @@ void scheduler::wakep() noexcept
         w = m_idle_head;
         if (w) {
             m_idle_head = w->m_idle_next;
-            w->m_idle = false;
+            w->m_idle.store(false, std::memory_order_relaxed);
             m_npidle.fetch_sub(1, std::memory_order_seq_cst);
         }
     }

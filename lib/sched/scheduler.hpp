@@ -34,7 +34,8 @@ struct registry_shard {
 /// Invariants:
 ///   m_runnext and m_runq are pushed only by the owning thread; anyone may
 ///   take from them (thieves CAS).
-///   m_idle and m_idle_next are guarded by scheduler::m_lock. An idle worker
+///   m_idle and m_idle_next are guarded by scheduler::m_lock (m_idle is
+///   atomic so that its owner may test it without the lock). An idle worker
 ///   is removed from the idle list by whoever wakes it, and that waker hands
 ///   it the spinning token (m_spinning = true) before notifying m_park; a
 ///   worker whose reactor wait ends for another reason (a deadline, I/O)
@@ -59,7 +60,7 @@ struct worker {
     std::atomic<bool> m_spinning{false};
 
     worker* m_idle_next = nullptr;
-    bool m_idle = false;
+    std::atomic<bool> m_idle{false}; // written under scheduler::m_lock
 
     // Owner-only state.
     std::uint32_t m_tick = 0;
@@ -86,6 +87,8 @@ struct worker {
     bool wait_notified(std::int64_t deadline) noexcept;
     void park() noexcept;
     void unpark_role() noexcept;
+    /// With scheduler::m_lock held: leaves the idle list if on it.
+    bool unlist_idle_locked() noexcept;
     void fire_timers() noexcept;
     std::uint32_t next_random() noexcept;
 };
