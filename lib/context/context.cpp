@@ -159,12 +159,7 @@ void context_node::cancel(errc e, bool from_parent) noexcept
         release();
         return;
     }
-    while (done) {
-        chan_waiter* next = done->m_next;
-        task_header* t = done->m_task;
-        wake_waiter(t);
-        done = next;
-    }
+    ready_list(done);
     // The deadline no longer matters: release its timer now (the reference
     // taken above keeps the count positive). Unqueue, never wait: a fire
     // callback that is already on its way holds its own reference, and

@@ -215,6 +215,19 @@ inline void wake_waiter(task_header* t) noexcept
     ready(t);
 }
 
+/// Wakes the tasks of channel waiters unlinked into a list through m_next
+/// (close, a cancelled context's done() waiters), after the lock is dropped.
+inline void ready_list(chan_waiter* w) noexcept
+{
+    while (w) {
+        // Read everything first: the woken task may free w at once.
+        chan_waiter* next = w->m_next;
+        task_header* t = w->m_task;
+        wake_waiter(t);
+        w = next;
+    }
+}
+
 void wait_hook_fired(cancel_reg* r) noexcept;
 wait_hook* new_wait_hook(task_header* t);
 

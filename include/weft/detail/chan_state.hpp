@@ -19,18 +19,6 @@ namespace weft::detail {
 
 enum class chan_result { done, closed, would_block };
 
-/// Releases the tasks collected by close() after the lock is dropped.
-inline void ready_list(chan_waiter* w) noexcept
-{
-    while (w) {
-        // Read everything before ready(): the woken task may free w at once.
-        chan_waiter* next = w->m_next;
-        task_header* t = w->m_task;
-        wake_waiter(t);
-        w = next;
-    }
-}
-
 // Invariants (all guarded by m_lock):
 //   0 <= m_count <= m_cap; buffered values occupy slots m_head .. m_head+m_count-1 (mod m_cap).
 //   m_recvq non-empty implies m_count == 0 (receivers wait only on an empty buffer).

@@ -85,6 +85,17 @@ private:
     sync_waiter* m_tail = nullptr;
 };
 
+/// Wakes the tasks of waiters unlinked into a list through m_next.
+inline void ready_sync_list(sync_waiter* w) noexcept
+{
+    while (w) {
+        sync_waiter* next = w->m_next;
+        task_header* t = w->m_task;
+        wake_waiter(t);
+        w = next;
+    }
+}
+
 /// Base of the sync awaiters: owns the waiter node and, if the awaiting
 /// frame is destroyed while waiting (runtime shutdown), leaves the queue.
 class sync_wait_operation {
@@ -162,11 +173,7 @@ protected:
         }
         h->m_canceled = true;
         wake_waiter(h->m_task);
-        while (others) {
-            sync_waiter* next = others->m_next;
-            wake_waiter(others->m_task);
-            others = next;
-        }
+        ready_sync_list(others);
     }
 
     sync_waiter m_w;
@@ -174,16 +181,5 @@ protected:
     void* m_primitive = nullptr;
     after_withdraw_fn m_after = nullptr;
 };
-
-/// Wakes the tasks of waiters unlinked into a list through m_next.
-inline void ready_sync_list(sync_waiter* w) noexcept
-{
-    while (w) {
-        sync_waiter* next = w->m_next;
-        task_header* t = w->m_task;
-        wake_waiter(t);
-        w = next;
-    }
-}
 
 } // namespace weft::detail
