@@ -307,14 +307,8 @@ private:
 
     static void withdraw_hook(detail::wait_hook* hook) noexcept
     {
-        auto op = static_cast<select_operation*>(hook->m_op);
-        std::uint32_t expected = 0;
-        if (!op->m_sel.m_done.compare_exchange_strong(expected, 1, std::memory_order_acq_rel,
-                                                      std::memory_order_relaxed))
-            return; // a case won first
-        op->m_sel.m_winner = N;
-        hook->m_canceled = true;
-        detail::wake_waiter(hook->m_task);
+        detail::cancel_select(static_cast<select_operation*>(hook->m_op)->m_sel,
+                              static_cast<std::uint32_t>(N), hook);
     }
 
     static constexpr std::size_t default_index() noexcept
@@ -555,14 +549,8 @@ private:
 
     static void withdraw_hook(detail::wait_hook* hook) noexcept
     {
-        auto op = static_cast<select_from_operation*>(hook->m_op);
-        std::uint32_t expected = 0;
-        if (!op->m_sel.m_done.compare_exchange_strong(expected, 1, std::memory_order_acq_rel,
-                                                      std::memory_order_relaxed))
-            return;
-        op->m_sel.m_winner = static_cast<std::uint32_t>(-1);
-        hook->m_canceled = true;
-        detail::wake_waiter(hook->m_task);
+        detail::cancel_select(static_cast<select_from_operation*>(hook->m_op)->m_sel,
+                              static_cast<std::uint32_t>(-1), hook);
     }
 
     void withdraw() noexcept

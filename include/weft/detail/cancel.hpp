@@ -228,6 +228,17 @@ inline void ready_list(chan_waiter* w) noexcept
     }
 }
 
+/// The canceller's side of a suspended select: claims it like a case would,
+/// with `winner` (an index no case has) as the outcome, and wakes the task.
+/// Does nothing if a case won first.
+inline void cancel_select(select_state& sel, std::uint32_t winner, wait_hook* h) noexcept
+{
+    if (!sel.try_claim(winner))
+        return;
+    h->m_canceled = true;
+    wake_waiter(h->m_task);
+}
+
 void wait_hook_fired(cancel_reg* r) noexcept;
 wait_hook* new_wait_hook(task_header* t);
 

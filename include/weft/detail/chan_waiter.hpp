@@ -14,6 +14,17 @@ struct select_state {
     std::atomic<std::uint32_t> m_done{0};
     /// The winning case; written by the claimer before it readies the task.
     std::uint32_t m_winner = 0;
+
+    /// Settles the select for `winner` unless someone else did first.
+    bool try_claim(std::uint32_t winner) noexcept
+    {
+        std::uint32_t expected = 0;
+        if (!m_done.compare_exchange_strong(expected, 1, std::memory_order_acq_rel,
+                                            std::memory_order_relaxed))
+            return false;
+        m_winner = winner;
+        return true;
+    }
 };
 
 /// A task waiting to send or receive on one channel. Lives in the awaiting
@@ -70,12 +81,8 @@ public:
             remove(w);
             if (!w->m_sel)
                 return w;
-            std::uint32_t expected = 0;
-            if (w->m_sel->m_done.compare_exchange_strong(expected, 1, std::memory_order_acq_rel,
-                                                         std::memory_order_relaxed)) {
-                w->m_sel->m_winner = w->m_case;
+            if (w->m_sel->try_claim(w->m_case))
                 return w;
-            }
         }
         return nullptr;
     }
