@@ -8,6 +8,8 @@
 #include <mutex>
 #include <string>
 
+#include <weft/detail/timer_node.hpp>
+
 #include "../diag/log.hpp"
 
 namespace weft::detail {
@@ -34,6 +36,12 @@ std::unique_ptr<reactor> make_uring_reactor(int& error)
     return nullptr;
 }
 #endif
+
+std::int64_t ns_until(std::int64_t deadline) noexcept
+{
+    std::int64_t rel = deadline - now_ns();
+    return rel > 0 ? rel : 0;
+}
 
 reactor_kind process_reactor_kind() noexcept
 {

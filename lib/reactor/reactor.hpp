@@ -28,6 +28,10 @@ public:
     virtual const char* name() const noexcept = 0;
 };
 
+/// Nanoseconds from now until deadline, 0 if it has passed: the timeout of
+/// a reactor wait.
+std::int64_t ns_until(std::int64_t deadline) noexcept;
+
 enum class reactor_kind { io_uring, epoll };
 
 /// The backend of this process, decided once: WEFT_REACTOR=epoll or

@@ -14,8 +14,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <weft/detail/timer_node.hpp>
-
 #include "../reactor.hpp"
 
 namespace weft::detail {
@@ -58,9 +56,7 @@ public:
         if (deadline == INT64_MAX) {
             n = ::epoll_wait(m_epoll_fd, evs, 16, -1);
         } else {
-            std::int64_t rel = deadline - now_ns();
-            if (rel < 0)
-                rel = 0;
+            std::int64_t rel = ns_until(deadline);
             timespec ts{};
             ts.tv_sec = rel / 1'000'000'000;
             ts.tv_nsec = rel % 1'000'000'000;

@@ -19,8 +19,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <weft/detail/timer_node.hpp>
-
 #include "../reactor.hpp"
 
 namespace weft::detail {
@@ -47,9 +45,7 @@ public:
         if (deadline == INT64_MAX) {
             io_uring_submit_and_wait(&m_ring, 1);
         } else {
-            std::int64_t rel = deadline - now_ns();
-            if (rel < 0)
-                rel = 0;
+            std::int64_t rel = ns_until(deadline);
             __kernel_timespec ts{};
             ts.tv_sec = rel / 1'000'000'000;
             ts.tv_nsec = rel % 1'000'000'000;
