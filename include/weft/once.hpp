@@ -49,6 +49,7 @@ private:
     static constexpr std::uint32_t k_idle = 0;
     static constexpr std::uint32_t k_running = 1;
     static constexpr std::uint32_t k_done = 2;
+    static constexpr std::uint32_t k_finishing = 3; // waiters popped, lock being released
 
     struct finisher {
         once& o;

@@ -15,8 +15,10 @@ namespace weft {
 /// Resumption: waiters resume on workers after the done() that reaches zero.
 /// Memory ordering: everything before a done() happens before the wait()s
 ///   that it releases return.
-/// Errors: a counter driven below zero throws std::logic_error (and the
-///   counter is left unchanged).
+/// Errors: a counter driven below zero, or past INT32_MAX, throws
+///   std::logic_error (and the counter is left unchanged).
+/// Lifetime: the wait_group may be destroyed as soon as a wait() returns;
+///   the done() that released it touches it no more.
 class wait_group {
 public:
     wait_group() noexcept = default;
@@ -28,11 +30,13 @@ public:
         explicit wait_operation(wait_group& wg) noexcept : m_wg(wg) {}
         bool await_ready() const noexcept
         {
-            return m_wg.m_count.load(std::memory_order_acquire) == 0;
+            // Zero with no waiters and no wake in progress: no done() will
+            // touch the wait_group again.
+            return m_wg.m_state.load(std::memory_order_acquire) == 0;
         }
         WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
         {
-            if (!prepare(h, "wait_group wait"))
+            if (!prepare(h, "wait_group wait", nullptr, nullptr, &withdraw))
                 return false;
             const bool hooked = this->hooked();
             return suspend(m_wg.wait_slow(&m_w), hooked);
@@ -40,6 +44,12 @@ public:
         void await_resume() { finish(); }
 
     private:
+        static void withdraw(detail::wait_hook* h) noexcept
+        {
+            auto op = static_cast<wait_operation*>(static_cast<sync_wait_operation*>(h->m_op));
+            op->m_wg.withdraw(h, &op->m_w);
+        }
+
         wait_group& m_wg;
     };
 
@@ -53,12 +63,17 @@ public:
 
 private:
     bool wait_slow(detail::sync_waiter* w);
+    void wake_all() noexcept;
+    void withdraw(detail::wait_hook* h, detail::sync_waiter* w) noexcept;
 
-    // Changed by atomic add; the lock is taken only when it reaches zero
-    // (to wake the waiters), and by waiters, which read it under the lock.
-    std::atomic<std::int64_t> m_count{0};
+    // m_state: the counter in the high 32 bits (signed), k_waiters while
+    // m_waiters may be non-empty, k_waking while a done() that reached zero
+    // is between popping the waiters and its last access to *this.
+    static constexpr std::uint64_t k_waiters = 1;
+    static constexpr std::uint64_t k_waking = 2;
+    std::atomic<std::uint64_t> m_state{0};
     detail::spinlock m_lock;
-    detail::sync_queue m_waiters;         // guarded by m_lock
+    detail::sync_queue m_waiters; // guarded by m_lock
 };
 
 } // namespace weft

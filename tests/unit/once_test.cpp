@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -145,5 +146,32 @@ TEST_CASE("callers waiting on a throwing f are released and do not run f again")
             co_await h;
         CHECK(released.load() == 5);
         CHECK(calls.load() == 1);
+    });
+}
+
+TEST_CASE("a once may be destroyed as soon as call returns")
+{
+    // The task that ran f may still be inside once's bookkeeping when a
+    // waiting caller returns; that caller frees the once at once.
+    weft::run(weft::runtime_options{.workers = 4}, []() -> weft::task<> {
+        for (int round = 0; round < 2000; ++round) {
+            auto o = std::make_unique<weft::once>();
+            std::atomic<int> runs{0};
+            std::atomic<bool> started{false};
+            auto h = weft::go([p = o.get(), &runs, &started, round]() -> weft::task<> {
+                co_await p->call([&]() -> weft::task<> {
+                    runs.fetch_add(1);
+                    started.store(true);
+                    for (int i = 0; i < round % 3; ++i)
+                        co_await weft::this_task::yield();
+                });
+            });
+            while (!started.load())
+                co_await weft::this_task::yield();
+            co_await o->call([&] { runs.fetch_add(1); });
+            o.reset();
+            co_await h;
+            CHECK(runs.load() == 1);
+        }
     });
 }

@@ -8,6 +8,9 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <climits>
+#include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -147,4 +150,40 @@ TEST_CASE("a wait_group counts correctly under contention")
             CHECK(finished.load() == spawners * per);
         });
     }
+}
+
+TEST_CASE("a wait_group may be destroyed as soon as wait returns")
+{
+    // Each round's wait_group lives on the heap and is freed the moment
+    // wait() returns, while the done() that released it may still be
+    // finishing on another worker: under the sanitizers any access after
+    // the release is a reported error.
+    weft::run(weft::runtime_options{.workers = 4}, []() -> weft::task<> {
+        for (int round = 0; round < 2000; ++round) {
+            auto wg = std::make_unique<weft::wait_group>();
+            const int n = 1 + round % 4;
+            wg->add(n);
+            for (int i = 0; i < n; ++i)
+                weft::go([w = wg.get()]() -> weft::task<> {
+                    w->done();
+                    co_return;
+                });
+            if (round % 2)
+                co_await weft::this_task::yield();
+            co_await wg->wait();
+            wg.reset();
+        }
+    });
+}
+
+TEST_CASE("a counter past INT32_MAX throws and leaves the wait_group unchanged")
+{
+    weft::run(weft::runtime_options{.workers = 1}, []() -> weft::task<> {
+        weft::wait_group wg;
+        wg.add(INT32_MAX);
+        CHECK_THROWS_AS(wg.add(1), std::logic_error);
+        CHECK_THROWS_AS(wg.add(std::int64_t{1} << 40), std::logic_error);
+        wg.add(-INT32_MAX);
+        co_await wg.wait();
+    });
 }

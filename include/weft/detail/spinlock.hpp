@@ -20,6 +20,19 @@ inline void cpu_relax() noexcept
 /// Gives the processor to another thread; used when a spin lasts too long.
 void os_yield() noexcept;
 
+/// Busy-waits until done() is true: briefly with cpu_relax, then yielding
+/// the processor. For waits on another thread's next few instructions.
+template <class Done>
+void spin_until(Done done) noexcept(noexcept(done()))
+{
+    for (unsigned spins = 0; !done(); ++spins) {
+        if (spins < 128)
+            cpu_relax();
+        else
+            os_yield();
+    }
+}
+
 /// A lock for critical sections of a few dozen instructions (channel and
 /// wait-queue bookkeeping). Nothing that can block or allocate runs under it.
 ///
