@@ -153,6 +153,7 @@ public:
 private:
     void enqueue(detail::task_header* self, std::coroutine_handle<> h) noexcept
     {
+        detail::note_wait(self, "chan recv");
         m_w.m_task = self;
         m_w.m_slot = &m_value;
         self->m_resume = h;
@@ -267,6 +268,7 @@ public:
 private:
     void enqueue(detail::task_header* self, std::coroutine_handle<> h) noexcept
     {
+        detail::note_wait(self, "chan send");
         m_w.m_task = self;
         m_w.m_slot = &m_value;
         self->m_resume = h;

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <new>
+#include <source_location>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -168,15 +169,21 @@ struct get_root_promise {
 // here hold only pointers: GCC 12 mishandles non-trivial members of co_await
 // operand temporaries.)
 template <class R>
-void root_ops(task_header* t, task_header::op o) noexcept
+void* root_ops(task_header* t, task_header::op o) noexcept
 {
     auto p = static_cast<root_promise<R>*>(t);
-    if (o == task_header::op::abandon) {
+    switch (o) {
+    case task_header::op::abandon:
         task_access::destroy(p->m_inner);
         root_base::abandon(t);
-    } else {
+        break;
+    case task_header::op::destroy:
         std::coroutine_handle<root_promise<R>>::from_promise(*p).destroy();
+        break;
+    case task_header::op::body:
+        return task_access::promise(p->m_inner);
     }
+    return nullptr;
 }
 
 // Root bodies take f and args by value: they live in the root frame for the
@@ -381,32 +388,52 @@ join_handle<R> adopt_root(root_promise<R>* p) noexcept
 /// by-value coroutine parameters. Callable from tasks and from other threads
 /// while a runtime runs. The new task runs in the caller's context
 /// (current_context(); background outside tasks).
-/// Returns a join_handle; dropping it detaches the task.
+///
+/// go(ctx, f, args...) gives the new task the context ctx instead: when ctx
+/// is done, the task's blocking operations end with canceled_error.
+///
+/// `weft::go(...)` is used like a function: it is a class only so that it
+/// can record its call site (dump_tasks shows it as "created by"). The
+/// object is the task's join_handle<R>; dropping it detaches the task.
 template <class F, class... A>
-    requires detail::task_function<F, A...>
-auto go(F&& f, A&&... args)
-{
-    auto p = detail::make_root(std::forward<F>(f), std::forward<A>(args)...);
-    auto h = detail::adopt_root(p);
-    detail::spawn(p);
-    return h;
-}
+class go : public join_handle<typename detail::spawn_result_t<F, A...>::value_type> {
+    using handle = join_handle<typename detail::spawn_result_t<F, A...>::value_type>;
 
-/// go(f, args...) with ctx as the new task's context: when ctx is done, the
-/// task's blocking operations end with canceled_error.
+public:
+    go(F&& f, A&&... args, std::source_location where = std::source_location::current())
+        : handle(start(nullptr, false, where, std::forward<F>(f), std::forward<A>(args)...))
+    {
+    }
+    go(context ctx, F&& f, A&&... args,
+       std::source_location where = std::source_location::current())
+        : handle(start(ctx.node(), true, where, std::forward<F>(f), std::forward<A>(args)...))
+    {
+    }
+
+private:
+    static handle start(detail::context_node* ctx, bool given, std::source_location where, F&& f,
+                        A&&... args)
+    {
+        auto p = detail::make_root(std::forward<F>(f), std::forward<A>(args)...);
+        auto h = detail::adopt_root(p);
+        p->m_created = where;
+        if (given) {
+            p->m_ctx_given = true;
+            p->m_ctx = ctx;
+            if (ctx)
+                ctx->acquire();
+        }
+        detail::spawn(p);
+        return h;
+    }
+};
+
 template <class F, class... A>
     requires detail::task_function<F, A...>
-auto go(context ctx, F&& f, A&&... args)
-{
-    auto p = detail::make_root(std::forward<F>(f), std::forward<A>(args)...);
-    auto h = detail::adopt_root(p);
-    p->m_ctx_given = true;
-    p->m_ctx = ctx.node();
-    if (p->m_ctx)
-        p->m_ctx->acquire();
-    detail::spawn(p);
-    return h;
-}
+go(F&&, A&&...) -> go<F, A...>;
+template <class F, class... A>
+    requires detail::task_function<F, A...>
+go(context, F&&, A&&...) -> go<F, A...>;
 
 /// Starts a runtime, runs f(args...) as the main task and blocks until it
 /// returns; then the remaining tasks are destroyed (their destructors run)

@@ -5,6 +5,7 @@
 #include <coroutine>
 #include <exception>
 #include <new>
+#include <source_location>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -36,6 +37,20 @@ bool end_start(task_promise_base* p, task_promise_base* saved) noexcept;
 /// still inside begin_start/end_start on this thread.
 bool finished_while_starting(task_promise_base* p) noexcept;
 
+/// Forwards to the awaiter Aw (a reference to the co_await operand, or the
+/// awaiter its operator co_await returned); see await_transform.
+template <class Aw>
+struct located_awaiter {
+    Aw m_aw;
+    bool await_ready() { return m_aw.await_ready(); }
+    template <class P>
+    WEFT_AWAIT_SUSPEND auto await_suspend(std::coroutine_handle<P> h)
+    {
+        return m_aw.await_suspend(h);
+    }
+    decltype(auto) await_resume() { return m_aw.await_resume(); }
+};
+
 /// Holds the continuation and the final awaiter.
 ///
 /// Awaiting a task starts it with resume() from the awaiter. If it finishes
@@ -64,8 +79,30 @@ struct task_promise_base : pooled_frame {
     final_awaiter final_suspend() const noexcept { return {}; }
     void unhandled_exception() noexcept { m_exception = std::current_exception(); }
 
+    /// Every co_await in a task records where it is, for dump_tasks, and
+    /// then awaits the operand's own awaiter through a thin forwarder (so
+    /// that operands that cannot move still need not).
+    template <class A>
+    auto await_transform(A&& a, std::source_location where = std::source_location::current())
+    {
+        m_where = where;
+        if constexpr (requires { static_cast<A&&>(a).operator co_await(); })
+            return located_awaiter<decltype(static_cast<A&&>(a).operator co_await())>{
+                static_cast<A&&>(a).operator co_await()};
+        else if constexpr (requires { operator co_await(static_cast<A&&>(a)); })
+            return located_awaiter<decltype(operator co_await(static_cast<A&&>(a)))>{
+                operator co_await(static_cast<A&&>(a))};
+        else
+            return located_awaiter<A&>{a};
+    }
+
     std::coroutine_handle<> m_continuation = std::noop_coroutine();
     std::exception_ptr m_exception;
+    /// The co_await this frame is in (or last was in).
+    std::source_location m_where{};
+    /// The task frame this one awaits right now, if any: with m_where, the
+    /// async stack that dump_tasks walks from a task's outermost frame.
+    task_promise_base* m_child = nullptr;
 };
 
 template <class T>
@@ -174,11 +211,17 @@ private:
 
     struct awaiter {
         std::coroutine_handle<promise_type> m_coro;
+        detail::task_promise_base* m_parent = nullptr;
         bool await_ready() const noexcept { return !m_coro || m_coro.done(); }
-        WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> awaiting) noexcept
+        template <class P>
+        WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<P> awaiting) noexcept
         {
             detail::task_promise_base* p = &m_coro.promise();
             p->m_continuation = awaiting;
+            if constexpr (std::is_base_of_v<detail::task_promise_base, P>) {
+                m_parent = &awaiting.promise();
+                m_parent->m_child = p;
+            }
             detail::task_promise_base* saved = detail::begin_start(p);
             m_coro.resume();
             // Only this thread's state is touched from here on: if the task
@@ -187,6 +230,8 @@ private:
         }
         decltype(auto) await_resume()
         {
+            if (m_parent)
+                m_parent->m_child = nullptr;
             if (!m_coro)
                 throw std::logic_error("weft::task: awaiting an empty task");
             return m_coro.promise().take();
@@ -217,6 +262,12 @@ task<T&> task_promise<T&>::get_return_object() noexcept
 
 /// Runtime access to a task's frame (spawning, shutdown).
 struct task_access {
+    /// The promise of t's frame, or nullptr for an empty task.
+    template <class T>
+    static task_promise_base* promise(task<T>& t) noexcept
+    {
+        return t.m_coro ? &t.m_coro.promise() : nullptr;
+    }
     /// Destroys the task's frame chain now; the task becomes empty.
     template <class T>
     static void destroy(task<T>& t) noexcept

@@ -3,6 +3,7 @@
 
 #include <weft/chan.hpp>
 #include <weft/context.hpp>
+#include <weft/diag.hpp>
 #include <weft/errors.hpp>
 #include <weft/runtime.hpp>
 #include <weft/select.hpp>

@@ -32,6 +32,17 @@ public:
         return true;
     }
 
+    /// Calls f for every queued task; only while the owner and the thieves
+    /// are stopped (scheduler::stop_world).
+    template <class F>
+    void for_each(F f) const noexcept
+    {
+        auto h = m_head.load(std::memory_order_acquire);
+        auto tl = m_tail.load(std::memory_order_acquire);
+        for (; h != tl; ++h)
+            f(m_buf[h % k_cap].load(std::memory_order_relaxed));
+    }
+
     /// Owner only: takes the oldest task.
     task_header* pop() noexcept
     {

@@ -2,6 +2,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cxxabi.h>
+#include <memory>
+#include <string>
 #include <exception>
 #include <typeinfo>
 
@@ -10,6 +13,7 @@
 
 #include "futex.hpp"
 #include "scheduler.hpp"
+#include "../diag/log.hpp"
 
 namespace weft::detail {
 
@@ -66,7 +70,7 @@ void root_base::release() noexcept
     if (m_ctx)
         m_ctx->release();
     delete m_hook;
-    m_ops(this, op::destroy);
+    (void)m_ops(this, op::destroy);
 }
 
 void root_base::claim_join()
@@ -81,13 +85,19 @@ void root_base::claim_join()
     try {
         std::rethrow_exception(e);
     } catch (const std::exception& ex) {
-        what = std::string(ex.what()) + " [" + typeid(ex).name() + "]";
+        int status = 0;
+        std::unique_ptr<char, void (*)(void*)> type(
+            abi::__cxa_demangle(typeid(ex).name(), nullptr, nullptr, &status), std::free);
+        what = std::string(ex.what()) + " [" + (status == 0 ? type.get() : typeid(ex).name()) + "]";
     } catch (...) {
         what = "unknown exception";
     }
-    std::fprintf(stderr,
-                 "panic: %s\n\ntask %llu [exception escaped a task that nobody joins]\n",
-                 what.c_str(), static_cast<unsigned long long>(t->m_id));
+    std::string report = "panic: " + what + "\n\ntask " + std::to_string(t->m_id) +
+                         " [exception escaped a task that nobody joins]\n";
+    if (t->m_created.file_name()[0])
+        report += "created by " + describe_location(t->m_created) + "\n";
+    log(log_level::error, report);
+    std::fputs(report.c_str(), stderr);
     std::fflush(stderr);
     std::_Exit(2);
 }

@@ -19,6 +19,7 @@
 // loads) and looks at m_npidle / m_nspinning. One of the two sees the other.
 
 #include "scheduler.hpp"
+#include "futex.hpp"
 
 #include <weft/detail/cancel.hpp>
 
@@ -32,6 +33,9 @@
 #include <sched.h>
 #include <sys/prctl.h>
 #include <time.h>
+#include <signal.h>
+#include <cerrno>
+#include <iostream>
 
 
 namespace weft::detail {
@@ -108,6 +112,7 @@ constexpr bool k_count_threads = true;
 constexpr std::chrono::milliseconds k_deadlock_grace{1000};
 
 constexpr std::uint32_t k_global_poll_interval = 61;
+constexpr std::uint32_t k_clock_interval = 64; // g_coarse_ms updates, in scheduling ticks
 constexpr std::uint32_t k_runnext_streak_max = 3;
 constexpr int k_steal_rounds = 4;
 constexpr int k_park_spins = 256;
@@ -118,6 +123,16 @@ constexpr std::int64_t k_timer_spin_ns = 60'000;
 } // namespace
 
 void os_yield() noexcept { ::sched_yield(); }
+
+std::atomic<std::uint32_t> g_coarse_ms{0};
+
+std::uint32_t coarse_ms() noexcept
+{
+    timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return static_cast<std::uint32_t>(static_cast<std::uint64_t>(ts.tv_sec) * 1000 +
+                                      static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000);
+}
 
 // ---------------------------------------------------------------- worker
 
@@ -194,6 +209,7 @@ void worker::park() noexcept
             m_park.store(k_awake, std::memory_order_release);
         }
     }
+    g_coarse_ms.store(coarse_ms(), std::memory_order_relaxed);
     if (m_watching) {
         s.m_poll_until.store(INT64_MIN, std::memory_order_seq_cst);
         s.fire_all_timers();
@@ -336,7 +352,10 @@ task_header* worker::find_runnable() noexcept
     for (;;) {
         if (s.stopping())
             return nullptr;
-        ++m_tick;
+        if (WEFT_UNLIKELY(s.m_attention.load(std::memory_order_acquire)))
+            s.service_attention();
+        if (++m_tick % k_clock_interval == 0)
+            g_coarse_ms.store(coarse_ms(), std::memory_order_relaxed);
         fire_timers();
         if (m_tick % k_global_poll_interval == 0 &&
             s.m_gq_size.load(std::memory_order_relaxed) != 0) {
@@ -431,8 +450,21 @@ void worker::loop() noexcept
             unpark_role();
         if (m_spinning.load(std::memory_order_relaxed))
             reset_spinning();
+        m_slice.store(t, std::memory_order_relaxed);
+        std::atomic_signal_fence(std::memory_order_seq_cst); // see stop_world
+        while (WEFT_UNLIKELY(m_sched->m_attention.load(std::memory_order_acquire))) {
+            m_held.store(t, std::memory_order_relaxed);
+            m_slice.store(nullptr, std::memory_order_release);
+            m_sched->service_attention();
+            m_held.store(nullptr, std::memory_order_relaxed);
+            m_slice.store(t, std::memory_order_relaxed);
+            std::atomic_signal_fence(std::memory_order_seq_cst);
+        }
+        // Running now: no longer waiting for anything (see note_wait).
+        t->m_wait.store(nullptr, std::memory_order_relaxed);
         t_current = t;
         t->m_resume.resume();
+        m_slice.store(nullptr, std::memory_order_release);
     }
     if (m_watching) {
         m_watching = false;
@@ -633,12 +665,13 @@ std::size_t scheduler::live_user_tasks() noexcept
 void scheduler::spawn(task_header* t)
 {
     t->m_id = next_task_id();
+    task_header* cur = t_current;
+    if (cur)
+        t->m_parent = cur->m_id;
     // go(f) runs f in the spawner's context.
-    if (!t->m_ctx_given) {
-        if (task_header* cur = t_current; cur && cur->m_ctx) {
-            cur->m_ctx->acquire();
-            t->m_ctx = cur->m_ctx;
-        }
+    if (!t->m_ctx_given && cur && cur->m_ctx) {
+        cur->m_ctx->acquire();
+        t->m_ctx = cur->m_ctx;
     }
     worker* w = t_worker;
     if (w && w->m_sched == this) {
@@ -718,9 +751,72 @@ void scheduler::check_deadlock() noexcept
     }
     if (!stuck())
         return;
-    std::fputs("fatal error: all tasks are asleep - deadlock!\n", stderr);
+    std::fputs("fatal error: all tasks are asleep - deadlock!\n\n", stderr);
     std::fflush(stderr);
+    dump_tasks_of(*this, std::cerr);
+    std::cerr.flush();
     std::_Exit(2);
+}
+
+void scheduler::stop_world(std::vector<task_header*>& running) noexcept
+{
+    m_world_lock.lock();
+    m_attention.fetch_or(k_stop, std::memory_order_seq_cst);
+    std::this_thread::sleep_for(std::chrono::microseconds(200)); // see the header
+    worker* self = t_worker;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    for (auto& w : m_workers) {
+        if (w.get() == self)
+            continue;
+        task_header* t;
+        while ((t = w->m_slice.load(std::memory_order_acquire)) &&
+               std::chrono::steady_clock::now() < give_up)
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+        if (t)
+            running.push_back(t);
+    }
+    if (self)
+        if (task_header* t = self->m_slice.load(std::memory_order_relaxed))
+            running.push_back(t);
+}
+
+void scheduler::start_world() noexcept
+{
+    m_attention.fetch_and(~k_stop, std::memory_order_seq_cst);
+    futex_wake(&m_attention, INT32_MAX);
+    m_world_lock.unlock();
+}
+
+void scheduler::service_attention() noexcept
+{
+    for (;;) {
+        std::uint32_t a = m_attention.load(std::memory_order_acquire);
+        if (a & k_dump_wanted) {
+            if (m_attention.fetch_and(~k_dump_wanted, std::memory_order_acq_rel) & k_dump_wanted) {
+                dump_tasks_of(*this, std::cerr);
+                std::cerr.flush();
+            }
+            continue;
+        }
+        if (!(a & k_stop))
+            return;
+        futex_wait(&m_attention, a);
+    }
+}
+
+void scheduler::request_dump() noexcept
+{
+    m_attention.fetch_or(k_dump_wanted, std::memory_order_seq_cst);
+    // Any worker will do; an idle one must be woken to notice.
+    m_workers[0]->notify();
+}
+
+std::size_t scheduler::pending_timers() noexcept
+{
+    std::size_t n = m_foreign_timers.size();
+    for (auto& w : m_workers)
+        n += w->m_timers.size();
+    return n;
 }
 
 void scheduler::stop() noexcept
@@ -747,7 +843,7 @@ void scheduler::stop() noexcept
             break;
         for (auto t : live) {
             unregister_task(t);
-            t->m_ops(t, task_header::op::abandon);
+            (void)t->m_ops(t, task_header::op::abandon);
         }
     }
     // Timers still queued belong to no task (timer objects, after_func):
@@ -787,7 +883,7 @@ void spawn(task_header* t)
     auto s = g_sched.load(std::memory_order_acquire);
     if (!s) {
         // Not queued anywhere: release the frame before reporting.
-        t->m_ops(t, task_header::op::abandon);
+        (void)t->m_ops(t, task_header::op::abandon);
         throw std::logic_error("weft::go: no runtime is running (start one with weft::run)");
     }
     s->spawn(t);
@@ -804,8 +900,10 @@ void yield_current(task_header* t) noexcept
 
 task_header* require_task(const char* what)
 {
-    if (auto t = t_current)
+    if (auto t = t_current) {
+        note_wait(t, what);
         return t;
+    }
     throw std::logic_error(std::string("weft: ") + what +
                            " must be awaited inside a weft task (use weft::block_on outside)");
 }
@@ -878,6 +976,48 @@ void unregister_task(task_header* t) noexcept
 
 std::mutex g_run_lock;
 
+scheduler* running_scheduler() noexcept { return g_sched.load(std::memory_order_acquire); }
+
+namespace {
+
+// SIGQUIT dumps the tasks and the program goes on, as in Go. Installed only
+// if the application left SIGQUIT at its default.
+bool g_sigquit_installed = false;
+
+void on_sigquit(int) noexcept
+{
+    const int saved = errno;
+    if (auto s = g_sched.load(std::memory_order_acquire))
+        s->request_dump();
+    errno = saved;
+}
+
+void install_sigquit() noexcept
+{
+    struct sigaction old{};
+    if (::sigaction(SIGQUIT, nullptr, &old) != 0 || old.sa_handler != SIG_DFL ||
+        (old.sa_flags & SA_SIGINFO))
+        return;
+    struct sigaction sa{};
+    sa.sa_handler = &on_sigquit;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    g_sigquit_installed = ::sigaction(SIGQUIT, &sa, nullptr) == 0;
+}
+
+void uninstall_sigquit() noexcept
+{
+    if (!g_sigquit_installed)
+        return;
+    struct sigaction sa{};
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGQUIT, &sa, nullptr);
+    g_sigquit_installed = false;
+}
+
+} // namespace
+
 void runtime_start(const runtime_options& opts)
 {
     std::lock_guard lk(g_run_lock);
@@ -887,8 +1027,10 @@ void runtime_start(const runtime_options& opts)
     if (n > k_max_workers)
         throw std::invalid_argument("weft::run: more than 4096 workers");
     auto s = new scheduler(n, opts.detect_deadlock);
+    g_coarse_ms.store(coarse_ms(), std::memory_order_relaxed);
     s->start();
     g_sched.store(s, std::memory_order_release);
+    install_sigquit();
 }
 
 void runtime_stop() noexcept
@@ -897,6 +1039,7 @@ void runtime_stop() noexcept
     auto s = g_sched.load();
     if (!s)
         return;
+    uninstall_sigquit();
     s->stop();
     g_sched.store(nullptr, std::memory_order_release);
     delete s;

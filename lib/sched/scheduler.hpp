@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <ostream>
+#include <source_location>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -67,6 +70,12 @@ struct worker {
     std::uint32_t m_streak = 0; // consecutive runnext picks
     std::uint64_t m_rng = 0;
     bool m_watching = false; // holds scheduler::m_watcher
+    /// The task this worker is running, nullptr between tasks. Stored
+    /// before the worker looks at scheduler::m_attention and cleared
+    /// (release) after the task suspends: see scheduler::stop_world.
+    std::atomic<task_header*> m_slice{nullptr};
+    /// The task this worker took and holds while stopped at a safepoint.
+    std::atomic<task_header*> m_held{nullptr};
     task_header* m_steal_buf[local_queue::k_cap / 2];
 
     std::thread m_thread;
@@ -134,8 +143,65 @@ public:
     /// Fires every due timer of every heap (the watcher, after its sleep).
     void fire_all_timers() noexcept;
 
+    // ---- Diagnostics.
+    //
+    // stop_world() asks every worker to stop between two tasks (workers
+    // look at m_attention before each task and while idle) and waits for
+    // those that are running one, up to a timeout. While the world is
+    // stopped no task frame changes, except those of the tasks in
+    // `running` (still on a worker that did not stop in time, or the caller
+    // itself), so dumps may walk the other tasks' frames.
+    //
+    // Argument for the worker side's plain stores: a worker stores m_slice
+    // and then loads m_attention. stop_world sets k_stop, waits until that
+    // store has reached every core (a store buffer drains within
+    // microseconds; it waits far longer), and then reads m_slice: a worker
+    // it sees idle either stopped or will see k_stop before its next task.
+    static constexpr std::uint32_t k_stop = 1;      // the world is stopped
+    static constexpr std::uint32_t k_dump_wanted = 2; // SIGQUIT: a worker dumps
+    std::atomic<std::uint32_t> m_attention{0};
+    /// Stops the world (one stopper at a time); `running` gets the tasks
+    /// that are still running.
+    void stop_world(std::vector<task_header*>& running) noexcept;
+    void start_world() noexcept;
+    /// A worker found m_attention set: dump (k_dump_wanted) or wait for the
+    /// world to start again (k_stop).
+    void service_attention() noexcept;
+    /// From a signal handler: have a worker dump the tasks to stderr.
+    void request_dump() noexcept;
+    /// Calls f(task_header*) for every registered task; the world must be
+    /// stopped.
+    template <class F>
+    void for_each_task(F f) noexcept
+    {
+        for (unsigned i = 0; i <= m_n; ++i) {
+            spin_guard g(m_shards[i].m_lock);
+            for (task_header* t = m_shards[i].m_head; t; t = t->m_reg_next)
+                f(t);
+        }
+    }
+    /// Calls f(task_header*) for every task that is queued to run (run
+    /// queues, runnext slots, the global queue, tasks held by stopped
+    /// workers); the world must be stopped.
+    template <class F>
+    void for_each_runnable(F f) noexcept
+    {
+        for (auto& w : m_workers) {
+            if (task_header* t = w->m_runnext.load(std::memory_order_acquire))
+                f(t);
+            if (task_header* t = w->m_held.load(std::memory_order_acquire))
+                f(t);
+            w->m_runq.for_each(f);
+        }
+        std::lock_guard lk(m_lock);
+        for (task_header* t = m_gq_head; t; t = t->m_next)
+            f(t);
+    }
+    std::size_t pending_timers() noexcept;
+
 private:
     friend struct worker;
+    std::mutex m_world_lock; // held from stop_world to start_world
 
     task_header* global_get(worker* w) noexcept;
     bool any_work_visible() const noexcept;
@@ -174,6 +240,35 @@ private:
     const bool m_detect_deadlock;
     const reactor_kind m_reactor_kind;
 };
+
+/// Milliseconds of CLOCK_MONOTONIC_COARSE (wraps after 49 days).
+std::uint32_t coarse_ms() noexcept;
+
+/// The running scheduler, or nullptr.
+scheduler* running_scheduler() noexcept;
+
+/// Serialises runtime start and stop (scheduler.cpp).
+extern std::mutex g_run_lock;
+
+/// Calls f(scheduler&) with the running scheduler kept alive (not from a
+/// worker: a stop waits for the workers). False when none runs.
+template <class F>
+bool with_runtime(F f)
+{
+    std::lock_guard lk(g_run_lock);
+    scheduler* s = running_scheduler();
+    if (!s)
+        return false;
+    f(*s);
+    return true;
+}
+
+/// "function at file:line" (lib/diag/dump.cpp).
+std::string describe_location(const std::source_location& where);
+
+/// Writes the task dump of s (defined in lib/diag/dump.cpp). Called on a
+/// worker thread or with the runtime kept alive by the caller.
+void dump_tasks_of(scheduler& s, std::ostream& os);
 
 /// Records that run()'s main task finished.
 void main_task_done() noexcept;

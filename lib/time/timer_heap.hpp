@@ -36,6 +36,13 @@ public:
 
     std::int64_t earliest() const noexcept { return m_earliest.load(std::memory_order_seq_cst); }
 
+    /// Timers queued now.
+    std::size_t size() noexcept
+    {
+        spin_guard g(m_lock);
+        return m_nodes.size();
+    }
+
     /// Runs the callbacks of every node due at now. Returns how many fired.
     std::size_t fire_due(std::int64_t now) noexcept;
 

@@ -17,6 +17,9 @@
 
 namespace weft::detail {
 
+/// Channels alive, for weft::counters() (lib/diag/dump.cpp).
+extern std::atomic<std::size_t> g_live_channels;
+
 enum class chan_result { done, closed, would_block };
 
 // Invariants (all guarded by m_lock):
@@ -149,9 +152,13 @@ public:
     }
 
 private:
-    chan_state(std::size_t cap, T* buf) noexcept : m_cap(cap), m_buf(buf) {}
+    chan_state(std::size_t cap, T* buf) noexcept : m_cap(cap), m_buf(buf)
+    {
+        g_live_channels.fetch_add(1, std::memory_order_relaxed);
+    }
     ~chan_state()
     {
+        g_live_channels.fetch_sub(1, std::memory_order_relaxed);
         if constexpr (!k_stateless) {
             while (m_count > 0)
                 (void)take_front();

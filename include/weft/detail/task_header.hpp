@@ -5,6 +5,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
+#include <source_location>
 
 namespace weft::detail {
 
@@ -38,10 +39,23 @@ struct task_header {
     std::uint64_t m_id = 0;
 
     /// What the runtime may do to a task without resuming it.
-    enum class op { abandon, destroy };
+    enum class op { abandon, destroy, body };
     /// abandon: runtime shutdown: destroy the user frames and drop the
-    /// scheduler's reference. destroy: free the root frame.
-    void (*m_ops)(task_header*, op) noexcept = nullptr;
+    /// scheduler's reference. destroy: free the root frame. body: return the
+    /// promise (task_promise_base*) of the outermost user frame, or nullptr.
+    void* (*m_ops)(task_header*, op) noexcept = nullptr;
+
+    /// Diagnostics (dump_tasks). m_wait names what the task last blocked on
+    /// and m_since when, in coarse milliseconds: written by the task while
+    /// it suspends, m_wait cleared by the worker that next runs it (a dump
+    /// finds woken tasks in the run queues), read by dumps while the
+    /// workers are stopped.
+    std::atomic<const char*> m_wait{nullptr};
+    /// The task that spawned this one (0: none) and where: constant after
+    /// spawn.
+    std::uint64_t m_parent = 0;
+    std::source_location m_created{};
+    std::atomic<std::uint32_t> m_since{0};
 
     std::uint16_t m_shard = 0;
     /// False for runtime-internal tasks (block_on bridges): not counted by
@@ -73,8 +87,22 @@ void yield_current(task_header* t) noexcept;
 void external_waiter_enter() noexcept;
 void external_waiter_leave() noexcept;
 
-/// Throws std::logic_error unless called from inside a weft task.
+/// Throws std::logic_error unless called from inside a weft task. Records
+/// `what` as what the task is about to wait for (see note_wait).
 task_header* require_task(const char* what);
+
+/// A coarse clock in milliseconds, advanced by the workers as they go
+/// (every few dozen tasks and after each sleep): cheap to read on every
+/// suspension, accurate to a few milliseconds while tasks run.
+extern std::atomic<std::uint32_t> g_coarse_ms;
+
+/// Records that t, the running task, is about to block on `what` (a
+/// string literal), for dump_tasks.
+inline void note_wait(task_header* t, const char* what) noexcept
+{
+    t->m_wait.store(what, std::memory_order_relaxed);
+    t->m_since.store(g_coarse_ms.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
 
 /// Reports an exception that escaped a task nobody will join, like an
 /// unrecovered Go panic: prints it and exits with status 2.
