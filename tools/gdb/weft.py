@@ -5,6 +5,7 @@
 #   (gdb) source tools/gdb/weft.py
 #   (gdb) weft-tasks                 # every live task: id, state, creator
 #   (gdb) async-bt 1031              # the task's awaiting frames, innermost first
+#   (gdb) async-bt all               # ... of every task
 #   (gdb) async-bt 0x7ffff0001d80    # ... or by task_header address
 #
 # Works on live processes and core files (it only reads memory). Frame
@@ -162,12 +163,17 @@ class WeftTasks(gdb.Command):
 
 class AsyncBacktrace(gdb.Command):
     """Walk a suspended weft task's awaiting frames, innermost first.
-async-bt ID | async-bt ADDRESS-OF-TASK-HEADER"""
+async-bt ID | async-bt ADDRESS-OF-TASK-HEADER | async-bt all"""
 
     def __init__(self):
         super().__init__("async-bt", gdb.COMMAND_STACK)
 
     def invoke(self, arg, from_tty):
+        if arg.strip() == "all":
+            for t in list(_task_headers()):
+                self.walk(t)
+                print()
+            return
         header_type = gdb.lookup_type("weft::detail::task_header").pointer()
         t = None
         value = int(gdb.parse_and_eval(arg))
@@ -178,6 +184,9 @@ async-bt ID | async-bt ADDRESS-OF-TASK-HEADER"""
             if value < 4096:
                 raise gdb.GdbError("weft: no live task %d" % value)
             t = gdb.Value(value).cast(header_type)
+        self.walk(t)
+
+    def walk(self, t):
         print(TaskHeaderPrinter(t.dereference()).to_string())
         promise_type = gdb.lookup_type("weft::detail::task_promise_base").pointer()
         voidpp = gdb.lookup_type("void").pointer().pointer()
