@@ -95,8 +95,13 @@ public:
     {
         if (m_suspended && m_ch) {
             // Destroyed while waiting (runtime shutdown): leave the queue.
-            detail::spin_guard g(m_ch->lock());
-            m_ch->unlink_recv(&m_w);
+            bool reap;
+            {
+                detail::spin_guard g(m_ch->lock());
+                reap = m_ch->unlink_recv(&m_w);
+            }
+            if (reap)
+                m_ch->reap();
         }
         detail::hook_end(m_hook);
     }
@@ -163,12 +168,15 @@ private:
     static void withdraw(detail::wait_hook* hook) noexcept
     {
         auto op = static_cast<recv_operation*>(hook->m_op);
+        bool reap;
         {
             detail::spin_guard g(op->m_ch->lock());
             if (!op->m_w.m_linked)
                 return; // a sender got there first
-            op->m_ch->unlink_recv(&op->m_w);
+            reap = op->m_ch->unlink_recv(&op->m_w);
         }
+        if (reap)
+            op->m_ch->reap();
         hook->m_canceled = true;
         detail::wake_waiter(hook->m_task);
     }
@@ -203,8 +211,13 @@ public:
     ~send_operation()
     {
         if (m_suspended && m_ch) {
-            detail::spin_guard g(m_ch->lock());
-            m_ch->unlink_send(&m_w);
+            bool reap;
+            {
+                detail::spin_guard g(m_ch->lock());
+                reap = m_ch->unlink_send(&m_w);
+            }
+            if (reap)
+                m_ch->reap();
         }
         detail::hook_end(m_hook);
     }
@@ -278,12 +291,15 @@ private:
     static void withdraw(detail::wait_hook* hook) noexcept
     {
         auto op = static_cast<send_operation*>(hook->m_op);
+        bool reap;
         {
             detail::spin_guard g(op->m_ch->lock());
             if (!op->m_w.m_linked)
                 return; // a receiver or close got there first
-            op->m_ch->unlink_send(&op->m_w);
+            reap = op->m_ch->unlink_send(&op->m_w);
         }
+        if (reap)
+            op->m_ch->reap();
         op->m_suspended = false; // withdrawn: neither sent nor closed
         hook->m_canceled = true;
         detail::wake_waiter(hook->m_task);

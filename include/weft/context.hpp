@@ -52,11 +52,13 @@ public:
     spinlock* lock() const noexcept { return m_scope ? &m_scope->lock() : nullptr; }
     bool poll(task_header*&) const noexcept { return m_scope->cancelled(); }
     void enqueue(chan_waiter& w) noexcept { m_scope->done_waiters().push(&w); }
-    void unlink(chan_waiter& w) noexcept
+    bool unlink(chan_waiter& w) noexcept
     {
         if (w.m_linked)
             m_scope->done_waiters().remove(&w);
+        return false; // the select holds the context: never the last owner
     }
+    void reap() noexcept {}
     result_type result(bool, chan_waiter&) noexcept { return {}; }
     context_node* scope() const noexcept { return m_scope; }
 

@@ -30,7 +30,8 @@ namespace detail {
 //   using result_type;
 //   spinlock* lock();                     nullptr: never ready (nil) or default
 //   bool poll(task_header*& wake);        with the lock held: complete now?
-//   void enqueue(chan_waiter&); void unlink(chan_waiter&);   lock held
+//   void enqueue(chan_waiter&); bool unlink(chan_waiter&);   lock held
+//   void reap();   after unlocking, when unlink returned true (chan_state)
 //   result_type result(bool via_waiter, chan_waiter&);     after completion
 //   static constexpr bool is_default;
 
@@ -51,7 +52,15 @@ public:
         w.m_slot = &m_value;
         m_ch->enqueue_recv(&w);
     }
-    void unlink(chan_waiter& w) noexcept { m_ch->unlink_recv(&w); }
+    bool unlink(chan_waiter& w) noexcept { return m_ch->unlink_recv(&w); }
+    void reap() noexcept { m_ch->reap(); }
+    // select_from: reap after unlocking every case's channel.
+    void mark_reap() noexcept { m_reap = true; }
+    void reap_if_marked() noexcept
+    {
+        if (std::exchange(m_reap, false))
+            reap();
+    }
     result_type result(bool, chan_waiter&) noexcept(std::is_nothrow_move_constructible_v<T>)
     {
         return std::move(m_value);
@@ -61,6 +70,7 @@ private:
     chan_state<T>* m_ch;
     chan_ref<T> m_owned;
     std::optional<T> m_value;
+    bool m_reap = false;
 };
 
 template <class T>
@@ -85,7 +95,8 @@ public:
         w.m_slot = &m_value;
         m_ch->enqueue_send(&w);
     }
-    void unlink(chan_waiter& w) noexcept { m_ch->unlink_send(&w); }
+    bool unlink(chan_waiter& w) noexcept { return m_ch->unlink_send(&w); }
+    void reap() noexcept { m_ch->reap(); }
     result_type result(bool via_waiter, chan_waiter& w)
     {
         if (via_waiter ? !w.m_ok : m_closed)
@@ -106,7 +117,8 @@ struct default_select_case {
     spinlock* lock() const noexcept { return nullptr; }
     bool poll(task_header*&) noexcept { return false; }
     void enqueue(chan_waiter&) noexcept {}
-    void unlink(chan_waiter&) noexcept {}
+    bool unlink(chan_waiter&) noexcept { return false; }
+    void reap() noexcept {}
     result_type result(bool, chan_waiter&) noexcept { return {}; }
 };
 
@@ -391,10 +403,12 @@ private:
         for (std::size_t i = 0; i < m_nlocks; ++i)
             if (m_locks[i] != skip)
                 locks[n++] = m_locks[i];
+        std::array<bool, N> reap{};
         detail::lock_all(locks.data(), n);
-        unlink_all(winner, std::make_index_sequence<N>{});
+        unlink_all(winner, reap, std::make_index_sequence<N>{});
         detail::unlock_all(locks.data(), n);
         m_suspended = false;
+        reap_all(reap, std::make_index_sequence<N>{});
     }
     detail::spinlock* lock_of(std::size_t k) noexcept
     {
@@ -415,11 +429,16 @@ private:
         return n;
     }
     template <std::size_t... I>
-    void unlink_all(std::size_t winner, std::index_sequence<I...>) noexcept
+    void unlink_all(std::size_t winner, std::array<bool, N>& reap, std::index_sequence<I...>) noexcept
     {
-        ((I != winner && std::get<I>(m_cases).lock() ? std::get<I>(m_cases).unlink(m_waiters[I])
-                                                     : void()),
+        ((reap[I] = I != winner && std::get<I>(m_cases).lock() &&
+                    std::get<I>(m_cases).unlink(m_waiters[I])),
          ...);
+    }
+    template <std::size_t... I>
+    void reap_all(const std::array<bool, N>& reap, std::index_sequence<I...>) noexcept
+    {
+        ((reap[I] ? std::get<I>(m_cases).reap() : void()), ...);
     }
 
     template <std::size_t... I>
@@ -557,10 +576,12 @@ private:
     {
         detail::lock_all(m_locks.data(), m_locks.size());
         for (std::size_t k = 0; k < m_cases.size(); ++k)
-            if (m_cases[k].lock())
-                m_cases[k].unlink(m_waiters[k]);
+            if (m_cases[k].lock() && m_cases[k].unlink(m_waiters[k]))
+                m_cases[k].mark_reap();
         detail::unlock_all(m_locks.data(), m_locks.size());
         m_suspended = false;
+        for (auto& c : m_cases)
+            c.reap_if_marked();
     }
 
     std::vector<detail::recv_case<T>> m_cases;

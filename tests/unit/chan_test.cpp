@@ -1,4 +1,7 @@
 #include <weft/chan.hpp>
+#include <weft/context.hpp>
+#include <weft/select.hpp>
+#include <weft/time.hpp>
 
 #include "test_support.hpp"
 
@@ -514,5 +517,60 @@ TEST_CASE("sending an lvalue leaves the sender's copy intact")
         co_await ch.send(s);
         CHECK(s == "hello");
         CHECK(co_await ch.recv() == std::optional<std::string>("hello"));
+    });
+}
+
+TEST_CASE("tasks blocked on channels whose handles are all gone are destroyed cleanly at shutdown")
+{
+    // The main task drops the last handles and returns while other tasks
+    // still wait on the channels (each task's frame holds only the channel
+    // state the operation uses); the runtime then destroys those tasks,
+    // which leave the queues, and the last one frees each channel
+    // (sanitizers check the accesses, LeakSanitizer the frees).
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        auto a = weft::make_chan<int>();
+        auto b = weft::make_chan<int>();
+        auto c = weft::make_chan<int>(1);
+        co_await c.send(0);
+        weft::go([&a]() -> weft::task<> { (void)co_await a.recv(); }).detach();
+        weft::go([&a]() -> weft::task<> { (void)co_await a.recv(); }).detach();
+        weft::go([&b]() -> weft::task<> { co_await b.send(1); }).detach();
+        weft::go([&c]() -> weft::task<> { co_await c.send(1); }).detach();
+        weft::go([&a, &c]() -> weft::task<> { co_await weft::select(a.recv(), c.send(2)); })
+            .detach();
+        weft::go([&a, &b]() -> weft::task<> {
+            std::vector<weft::recv_chan<int>> list{a, b};
+            (void)co_await weft::select_from(list);
+        }).detach();
+        co_await weft::sleep_for(std::chrono::milliseconds(20));
+    });
+}
+
+TEST_CASE("a task blocked on a channel whose handles are gone can still be cancelled")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        auto [ctx, cancel] = weft::with_cancel(weft::background());
+        auto done = weft::make_chan<int>(2);
+        {
+            auto a = weft::make_chan<int>();
+            auto run_one = [&](bool use_select) -> weft::task<> {
+                bool canceled = false;
+                try {
+                    if (use_select)
+                        co_await weft::select(a.recv(), a.recv());
+                    else
+                        (void)co_await a.recv();
+                } catch (const weft::canceled_error&) {
+                    canceled = true;
+                }
+                co_await done.send(canceled ? 1 : 0);
+            };
+            weft::go(ctx, run_one, false);
+            weft::go(ctx, run_one, true);
+            co_await weft::sleep_for(std::chrono::milliseconds(10));
+        }
+        cancel();
+        CHECK((co_await done.recv()).value() == 1);
+        CHECK((co_await done.recv()).value() == 1);
     });
 }

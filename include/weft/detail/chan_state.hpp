@@ -27,7 +27,11 @@ enum class chan_result { done, closed, would_block };
 //   m_recvq non-empty implies m_count == 0 (receivers wait only on an empty buffer).
 //   m_sendq non-empty implies m_count == m_cap (senders wait only on a full buffer).
 //   Once m_closed, both queues stay empty.
-// m_refs counts handles; the state is destroyed with the last one.
+// m_refs counts handles; the state is destroyed with the last one, unless
+// tasks still wait in its queues (they can never be woken, but their frames
+// may still be destroyed or cancelled, and then leave the queue): then it is
+// marked m_orphaned (under m_lock) and the unlink that empties the queues
+// reports it, so that its caller destroys the state after unlocking.
 template <class T>
 class chan_state {
 public:
@@ -52,9 +56,19 @@ public:
     void acquire() noexcept { m_refs.fetch_add(1, std::memory_order_relaxed); }
     void release() noexcept
     {
-        if (m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
-            delete this;
+        if (m_refs.fetch_sub(1, std::memory_order_acq_rel) != 1)
+            return;
+        {
+            spin_guard g(m_lock);
+            if (!m_recvq.empty() || !m_sendq.empty()) {
+                m_orphaned = true;
+                return;
+            }
+        }
+        delete this;
     }
+    /// Destroys an orphaned state whose last waiter left (see unlink_*).
+    void reap() noexcept { delete this; }
 
     spinlock& lock() noexcept { return m_lock; }
     std::size_t capacity() const noexcept { return m_cap; }
@@ -113,15 +127,20 @@ public:
 
     void enqueue_recv(chan_waiter* w) noexcept { m_recvq.push(w); }
     void enqueue_send(chan_waiter* w) noexcept { m_sendq.push(w); }
-    void unlink_recv(chan_waiter* w) noexcept
+    /// With m_lock held: w leaves the queue if still in it. True if that
+    /// left an orphaned state with no waiter: the caller reap()s it after
+    /// unlocking.
+    [[nodiscard]] bool unlink_recv(chan_waiter* w) noexcept
     {
         if (w->m_linked)
             m_recvq.remove(w);
+        return m_orphaned && m_recvq.empty() && m_sendq.empty();
     }
-    void unlink_send(chan_waiter* w) noexcept
+    [[nodiscard]] bool unlink_send(chan_waiter* w) noexcept
     {
         if (w->m_linked)
             m_sendq.remove(w);
+        return m_orphaned && m_recvq.empty() && m_sendq.empty();
     }
 
     /// Closes the channel and wakes every waiter: receivers get nullopt,
@@ -196,6 +215,7 @@ private:
     std::atomic<std::uint32_t> m_refs{1};
     spinlock m_lock;
     bool m_closed = false;
+    bool m_orphaned = false; // guarded by m_lock
     const std::size_t m_cap;
     std::size_t m_head = 0;
     std::size_t m_count = 0;
