@@ -85,6 +85,7 @@ void root_base::claim_join()
     } catch (...) {
         what = "unknown exception";
     }
+    std::fflush(stdout); // what the program printed comes before the panic, as in Go
     std::fprintf(stderr,
                  "panic: %s\n\ntask %llu [exception escaped a task that nobody joins]\n",
                  what.c_str(), static_cast<unsigned long long>(t->m_id));

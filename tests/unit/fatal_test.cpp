@@ -76,6 +76,38 @@ TEST_CASE("a main task blocked forever on a channel is reported as a deadlock")
     }
 }
 
+TEST_CASE("what a deadlocked or panicking program printed to a pipe is not lost")
+{
+    // stdout is a pipe here, so fully buffered: the fatal paths must flush it.
+    for (bool panic : {false, true}) {
+        CAPTURE(panic);
+        int fds[2];
+        REQUIRE(::pipe(fds) == 0);
+        std::fflush(stdout); // or the child inherits our pending output
+        const auto r = run_in_child([&] {
+            ::close(fds[0]);
+            ::dup2(fds[1], STDOUT_FILENO);
+            std::setvbuf(stdout, nullptr, _IOFBF, BUFSIZ);
+            weft::run(weft::runtime_options{.workers = 1}, [panic]() -> weft::task<> {
+                std::printf("printed before\n");
+                if (panic)
+                    weft::go([]() -> weft::task<> {
+                        throw std::runtime_error("unrecovered");
+                        co_return;
+                    });
+                auto ch = weft::make_chan<int>();
+                (void)co_await ch.recv();
+            });
+        });
+        ::close(fds[1]);
+        char buf[64] = {};
+        const auto n = ::read(fds[0], buf, sizeof buf - 1);
+        ::close(fds[0]);
+        CHECK(r.exit_code == 2);
+        CHECK(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0) == "printed before\n");
+    }
+}
+
 TEST_CASE("tasks blocked on each other are reported as a deadlock")
 {
     const auto r = run_in_child([] {
