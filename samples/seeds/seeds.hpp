@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <initializer_list>
 #include <random>
+#include <string>
 #include <string_view>
 
 namespace seeds {
@@ -49,5 +50,52 @@ inline int rand_intn(int n)
 /// A random duration of [0, n) milliseconds: Go's
 /// time.Duration(rand.Intn(n)) * time.Millisecond.
 inline std::chrono::milliseconds rand_ms(int n) { return std::chrono::milliseconds(rand_intn(n)); }
+
+/// [time.Duration.String] "1.398µs", "13.987416ms", "2.5s", "1m30s".
+inline std::string go_duration(std::chrono::nanoseconds d)
+{
+    auto ns = d.count();
+    std::string sign = ns < 0 ? "-" : "";
+    ns = ns < 0 ? -ns : ns;
+    // An integer part and up to `digits` decimals, trailing zeros dropped.
+    auto fixed = [](long long v, long long unit, int digits) {
+        std::string s = std::to_string(v / unit);
+        auto frac = std::to_string(unit + v % unit).substr(1, digits);
+        while (!frac.empty() && frac.back() == '0')
+            frac.pop_back();
+        return frac.empty() ? s : s + "." + frac;
+    };
+    if (ns == 0)
+        return "0s";
+    if (ns < 1'000)
+        return sign + std::to_string(ns) + "ns";
+    if (ns < 1'000'000)
+        return sign + fixed(ns, 1'000, 3) + "\u00b5s";
+    if (ns < 1'000'000'000)
+        return sign + fixed(ns, 1'000'000, 6) + "ms";
+    auto h = ns / 3'600'000'000'000, m = ns / 60'000'000'000 % 60;
+    auto s = fixed(ns % 60'000'000'000, 1'000'000'000, 9) + "s";
+    if (h)
+        return sign + std::to_string(h) + "h" + std::to_string(m) + "m" + s;
+    return sign + (m ? std::to_string(m) + "m" : "") + s;
+}
+
+/// [testing.Benchmark] Runs f (a task) b.N times, doubling N until the runs
+/// take 100 ms, and prints "NAME  N  T ns/op".
+template <class F>
+weft::task<> benchmark(const char* name, F f)
+{
+    for (long n = 1;; n *= 2) {
+        auto start = std::chrono::steady_clock::now();
+        for (long i = 0; i < n; i++)
+            co_await f();
+        auto took = std::chrono::steady_clock::now() - start;
+        if (took >= 100ms || n >= (1L << 30)) {
+            std::printf("%s\t%ld\t%lld ns/op\n", name, n,
+                        static_cast<long long>(std::chrono::nanoseconds(took).count() / n));
+            co_return;
+        }
+    }
+}
 
 } // namespace seeds
