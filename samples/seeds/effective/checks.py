@@ -1,0 +1,121 @@
+# Checks of the ports of "Effective Concurrency in Go" (effective/chN.cpp).
+# Test names are CHAPTER-EXAMPLE, e.g. ch2-close runs `ch2 close`.
+import re
+
+from check import check, increasing
+
+DEADLOCK = '^fatal error: all tasks are asleep - deadlock!$'
+
+
+def example(name, **kw):
+    chapter, sample = name.split('-', 1)
+    return check(name, sample, **kw)
+
+
+# Chapter 2
+
+@example('ch2-hello')
+def _(run):
+    run.only('Hello from main', 'Hello from goroutine')
+    run.count('Hello from main', 1)
+    run.count('Hello from goroutine', high=1)
+
+
+@example('ch2-arguments')
+def _(run):
+    run.only('Goroutine [abc]')
+    run.expect(len(set(run.lines)) == len(run.lines), 'a line twice')
+
+
+@example('ch2-closures')
+def _(run):
+    run.same_lines(['Goroutine a', 'Goroutine b', 'Goroutine c'])
+
+
+@example('ch2-buffered')
+def _(run):
+    run.exact('''
+        len 2 cap 2
+        received 1
+        received 2
+        sent 4
+        received 3
+        received 4
+        ''')
+
+
+@example('ch2-close')
+def _(run):
+    run.exact('''
+        1 true
+        2 true
+        0 false
+        0 false
+        ''')
+
+
+example('ch2-unbuffered')(lambda run: run.exact('true'))
+example('ch2-worker-pool')(lambda run: run.exact('sum of the squares of 1 .. 100: 338350'))
+
+
+@example('ch2-stoppable')
+def _(run):
+    run.exact('''
+        request 1: result 10
+        request 2: result 20
+        request 3: result 30
+        cleanup
+        ''')
+
+
+example('ch2-select-evaluation')(lambda run: run.exact('2'))
+
+
+@example('ch2-select-receive-first')
+def _(run):
+    # 1 if the receiver of ch1 was ready when the select looked, else nothing.
+    run.expect(run.out in ('', '1\n'), 'prints 1 or nothing')
+
+
+def cache(run):
+    want = {'a': 'value of a', 'b': 'value of b', 'missing': 'not found'}
+    got = run.matching(r'(\w+): (.*)', run.lines[:-1])
+    run.expect(len(got) == 27 and all(want[m[1]] == m[2] for m in got), 'wrong values')
+    # Concurrent misses may load an entry more than once, never more often
+    # than it is asked for.
+    loads = run.numbers(r'loads: (\d+)')
+    run.expect(loads and 3 <= loads[0] <= 27, f'loads {loads}')
+
+
+example('ch2-cache-mutex')(cache)
+example('ch2-cache-rw-mutex')(cache)
+
+
+@example('ch2-wait-group')
+def _(run):
+    run.exact('''
+        10 goroutines done
+        result of service 1, result of service 2
+        ''')
+
+
+@example('ch2-wait-deadlock', status=2)
+def _(run):
+    run.exact('')
+    run.stderr_has(DEADLOCK)
+
+
+def zero_to_nine(run):
+    run.same_lines([str(i) for i in range(10)])
+
+
+example('ch2-wait-fixed-reader')(zero_to_nine)
+example('ch2-wait-fixed-closer')(zero_to_nine)
+
+
+@example('ch2-condition')
+def _(run):
+    run.only('Queue is full', 'Queue is empty', r'\d+')
+    run.count(r'\d+', low=5)
+    # Twice as many producers as consumers: the queue of 10 fills up.
+    run.count('Queue is full', low=1)
