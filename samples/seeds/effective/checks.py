@@ -119,3 +119,22 @@ def _(run):
     run.count(r'\d+', low=5)
     # Twice as many producers as consumers: the queue of 10 fills up.
     run.count('Queue is full', low=1)
+
+
+# Chapter 3
+
+example('ch3-sequenced')(lambda run: run.exact('1 3'))
+for name in ('send-before-receive', 'receive-before-send', 'mutex', 'atomic', 'wait-group'):
+    example('ch3-' + name)(lambda run: run.exact('1'))
+example('ch3-go-statement')(lambda run: run.exact('Before goroutine'))
+example('ch3-racy-go')(lambda run: run.only('0|1'))
+
+
+@example('ch3-racy-channel')
+def _(run):
+    run.only(r'[1-5]')
+    run.count('.*', 5)
+
+
+example('ch3-semaphore')(lambda run: run.only('100 jobs done, at most [1-5] at once'))
+example('ch3-once')(lambda run: run.exact('30 right answers, 3 loads'))
