@@ -138,3 +138,48 @@ def _(run):
 
 example('ch3-semaphore')(lambda run: run.only('100 jobs done, at most [1-5] at once'))
 example('ch3-once')(lambda run: run.exact('30 right answers, 3 loads'))
+
+
+# Chapter 4
+
+@example('ch4-producer-consumer')
+def _(run):
+    run.only(r'Producer \d sent \d+', r'Consumer \d received \d+')
+    sent = sorted(m[1] for m in run.matching(r'Producer \d sent (\d+)'))
+    received = sorted(m[1] for m in run.matching(r'Consumer \d received (\d+)'))
+    # A producer prints after its send completed: what was sent was received.
+    run.expect(sent == received and len(sent) >= 20, f'{len(sent)} sent, {len(received)} received')
+    run.within(1, 3)
+
+
+def philosophers(run):
+    run.only(r'Philosopher [0-4] is (thinking|eating)')
+    for p in range(5):
+        run.count(f'Philosopher {p} is thinking', low=1)
+
+
+for name in ('philosophers-mutex', 'philosophers-ordered', 'philosophers-try-lock',
+             'philosophers-channel'):
+    example('ch4-' + name)(philosophers)
+
+
+def ordered_philosophers(run):
+    philosophers(run)
+    run.count(r'Philosopher [0-4] is eating', low=5)  # nobody waits forever
+
+
+example('ch4-philosophers-ordered')(ordered_philosophers)
+
+
+def rate_limited(run):
+    times = run.numbers(r'Request: (\d+) ms')
+    run.expect(len(times) == 25, f'{len(times)} requests')
+    run.expect(times[9] < 15, f'the burst of 10 took {times[9]} ms')
+    # Then one every 20 ms: the last 15 come after about 300 ms.
+    run.expect(250 <= times[-1] <= 700, f'the last request came at {times[-1]} ms')
+    gaps = [b - a for a, b in zip(times[10:], times[11:])]
+    run.expect(sum(gaps) / len(gaps) >= 15, f'gaps {gaps}')
+
+
+for name in ('channel-rate', 'limiter', 'rate-limiter'):
+    example('ch4-' + name)(rate_limited)
