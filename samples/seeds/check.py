@@ -120,7 +120,8 @@ CHECKS = {}
 
 
 def check(name, *args, status=0, kill_after=None):
-    """Registers f(run) as the check NAME: run the sample with args; it must
+    """Registers f(run) as the check NAME: run the sample with args ({dir} in
+    an argument is the book's directory); it must
     exit with status, or, with kill_after, still be running after that many
     seconds (it is then stopped and its output checked)."""
     def register(f):
@@ -138,6 +139,7 @@ def main():
     args, status, kill_after, f = CHECKS[name]
 
     start = time.monotonic()
+    args = [a.replace('{dir}', os.path.join(HERE, book)) for a in args]
     p = subprocess.Popen([exe] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, encoding='utf-8', errors='replace')
     try:

@@ -10,6 +10,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace seeds {
 
@@ -22,6 +23,9 @@ struct example {
     unsigned workers = 0; // 0: as many as the machine has [GOMAXPROCS]
 };
 
+/// The command-line arguments after the example's name.
+inline std::vector<std::string> args;
+
 /// Runs the example named by argv[1]. Output is line-buffered, as Go's
 /// unbuffered fmt.Println is in effect: a program stopped by a signal has
 /// printed every line it finished.
@@ -29,11 +33,12 @@ inline int main(int argc, char** argv, std::initializer_list<example> examples)
 {
     std::setvbuf(stdout, nullptr, _IOLBF, BUFSIZ);
     for (const auto& e : examples)
-        if (argc == 2 && e.name == argv[1]) {
+        if (argc >= 2 && e.name == argv[1]) {
+            args.assign(argv + 2, argv + argc);
             weft::run(weft::runtime_options{.workers = e.workers}, e.body);
             return 0;
         }
-    std::fprintf(stderr, "usage: %s EXAMPLE\nexamples:", argv[0]);
+    std::fprintf(stderr, "usage: %s EXAMPLE [ARGUMENTS]\nexamples:", argv[0]);
     for (const auto& e : examples)
         std::fprintf(stderr, " %.*s", static_cast<int>(e.name.size()), e.name.data());
     std::fputc('\n', stderr);

@@ -183,3 +183,20 @@ def rate_limited(run):
 
 for name in ('channel-rate', 'limiter', 'rate-limiter'):
     example('ch4-' + name)(rate_limited)
+
+
+# Chapter 5: the pipelines print Go's JSON for rows 1 .. 100, in row order
+# except where workers or a fan-in without ordering reorder them.
+
+def in_order(run):
+    run.golden('pipelines.golden')
+
+
+def any_order(run):
+    with open(__file__.replace('checks.py', 'pipelines.golden'), encoding='utf-8') as f:
+        run.same_lines(f.read().splitlines())
+
+
+for name, f in (('synchronous', in_order), ('asynchronous', in_order), ('worker-pool', any_order),
+                ('fan-in', any_order), ('ordered', in_order)):
+    check('pipelines-' + name, name, '{dir}/sample.csv')(f)
