@@ -30,6 +30,7 @@ class Run:
 
     def __init__(self, book, out, err, status, seconds):
         self.book, self.out, self.err = book, out, err
+        self.dir = os.path.join(HERE, book)
         self.status, self.seconds = status, seconds
         self.lines = out.splitlines()
 

@@ -200,3 +200,18 @@ def any_order(run):
 for name, f in (('synchronous', in_order), ('asynchronous', in_order), ('worker-pool', any_order),
                 ('fan-in', any_order), ('ordered', in_order)):
     check('pipelines-' + name, name, '{dir}/sample.csv')(f)
+
+
+# Chapter 5: grep
+
+GREP = ['a.txt#1: channel', 'a.txt#3: Channel', 'sub/c.txt#2: channel', 'sub/c.txt#4: channel']
+
+
+@check('grep-v1', 'v1', '{dir}/grep-data', '[Cc]hannel')
+def _(run):
+    run.same_lines([f'{run.dir}/grep-data/{l}' for l in GREP])
+
+
+@check('grep-v2', 'v2', '{dir}/grep-data', '[Cc]hannel')
+def _(run):
+    run.exact('\n'.join(f'{run.dir}/grep-data/{l}'.replace('#', ' #') for l in GREP))
