@@ -215,3 +215,65 @@ def _(run):
 @check('grep-v2', 'v2', '{dir}/grep-data', '[Cc]hannel')
 def _(run):
     run.exact('\n'.join(f'{run.dir}/grep-data/{l}'.replace('#', ' #') for l in GREP))
+
+
+# Chapter 6
+
+@example('ch6-results')
+def _(run):
+    run.exact('''
+        result1: 10
+        result2: error: computation 2 failed
+        ''')
+
+
+@example('ch6-cancel-channel')
+def _(run):
+    run.exact('''
+        result1: error: computation 1 failed
+        result2: canceled
+        ''')
+
+
+@example('ch6-error-channel')
+def _(run):
+    run.exact('''
+        result1: canceled
+        result2: canceled
+        error: computation 2 failed
+        ''')
+
+
+@example('ch6-wait-group')
+def _(run):
+    run.exact('''
+        err1: ""
+        err2: "computation 2 failed"
+        ''')
+
+
+@example('ch6-task-group')
+def _(run):
+    run.exact('''
+        computation 2: canceled
+        wait: computation 1 failed
+        ''')
+
+
+example('ch6-panic-to-error')(lambda run: run.only('recovered: .*'))
+
+
+@example('ch6-pipeline-errors')
+def _(run):
+    run.only(r'value: [135]', r'error: "(two|4x)": .*')
+    run.before('value: 1', 'value: 3', 'value: 5')
+    run.count('error: .*', 2)
+
+
+@example('ch6-internal-panic')
+def _(run):
+    run.exact('''
+        1: ""
+        -1: "negative input"
+        0: panics on: a real bug
+        ''')
