@@ -136,17 +136,14 @@ weft::task<> stoppable()
     auto result_ch = weft::make_chan<int>();
     auto worker = weft::go([=]() -> weft::task<> {
         auto cleanup = [] { std::printf("cleanup\n"); };
-        auto stop_requested = [stop_ch]() -> weft::task<bool> {
-            co_return (co_await weft::select(stop_ch, weft::default_case)).index() == 0;
-        };
         for (;;) {
             auto r = co_await weft::select(request_ch, stop_ch);
-            if (r.index() == 1 || co_await stop_requested()) {
+            if (r.index() == 1 || stop_ch.closed()) { // stop first, if both were ready
                 cleanup();
                 co_return;
             }
             int req = *std::get<0>(r); // some long processing
-            if (co_await stop_requested()) {
+            if (stop_ch.closed()) {
                 cleanup();
                 co_return;
             }

@@ -64,7 +64,7 @@ weft::task<> computation(int n, bool fail, weft::send_chan<result> result_ch,
         co_await result_ch.send(r);
         co_return;
     }
-    if ((co_await weft::select(canceled, weft::default_case)).index() == 0) {
+    if (canceled.closed()) {
         result_ch.close();
         co_return;
     }
@@ -113,7 +113,7 @@ weft::task<> error_channel()
             auto r = co_await compute(n, fail);
             if (!r.error.empty())
                 co_await err_ch.send(r.error);
-            else if ((co_await weft::select(canceled, weft::default_case)).index() != 0)
+            else if (!canceled.closed())
                 co_await result_ch.send(r);
             result_ch.close();
         });

@@ -277,3 +277,62 @@ def _(run):
         -1: "negative input"
         0: panics on: a real bug
         ''')
+
+
+# Chapter 7
+
+def timed_out(run):
+    run.count('Timeout', 1)
+    x = run.numbers(r'(\d+)')
+    # 100 steps of at least 1 ms: a bit under 100, sleeps run late.
+    run.expect(len(x) == 1 and 30 <= x[0] <= 101, f'x = {x}')
+
+
+for name in ('timer', 'after-func', 'after'):
+    example('ch7-' + name)(timed_out)
+example('ch7-stop')(lambda run: run.exact('stopped in time: true'))
+
+
+@example('ch7-reset')
+def _(run):
+    run.expect(run.lines[0] == 'reset at 20 ms', 'reset at 20 ms')
+    t = run.numbers(r'Timeout at (\d+) ms')
+    run.expect(t and 115 <= t[0] <= 200, f'the reset timer fired at {t} ms, not 20 + 100')
+
+
+@example('ch7-periodic')
+def _(run):
+    runs = run.matching(r'run (\d) at (\d+) ms')
+    run.expect([int(m[1]) for m in runs] == [1, 2, 3, 4, 5], 'five runs')
+    at = [int(m[2]) for m in runs]
+    # Each run starts 20 ms after the 5 ms of the one before: 25 ms apart.
+    run.expect(all(24 <= b - a <= 60 for a, b in zip(at, at[1:])), f'runs at {at}')
+
+
+@example('ch7-ticker')
+def _(run):
+    ticks = run.numbers(r'Tick: (\d+)')
+    run.expect(len(ticks) in (19, 20, 21), f'{len(ticks)} ticks')
+    # No drift: the nth tick is at n * 50 ms, a little late at most.
+    late = [t - 50 * (i + 1) for i, t in enumerate(ticks)]
+    run.expect(all(-2 <= d <= 30 for d in late), f'ticks at {ticks}')
+
+
+@example('ch7-slow-receiver')
+def _(run):
+    t = run.numbers(r'Tick: (\d+)')
+    run.expect(len(t) == 6, '6 ticks')
+    # 20, then the pending tick at once after 70 ms of work (~90), then 100,
+    # 120 ... on the original rhythm.
+    run.expect(15 <= t[0] <= 40 and 85 <= t[1] <= 115, f'ticks {t}')
+    run.expect(all(abs((b - t[2]) - 20 * i) <= 10 for i, b in enumerate(t[2:])), f'ticks {t}')
+    run.expect(t[2] - t[1] <= 20, f'ticks {t}')
+
+
+@example('ch7-heartbeat')
+def _(run):
+    run.before('step 1 done', 'step 4 done')
+    m = run.matching(r'No progress since (\d+) ms, terminating')
+    end = run.numbers(r'terminated at (\d+) ms')
+    run.expect(m and end and int(m[0][1]) < end[0] <= 400, 'terminated')
+    run.count('step 5 done', 0)
