@@ -6,6 +6,8 @@
 #include "test_support.hpp"
 
 #include <weft/chan.hpp>
+#include <weft/context.hpp>
+#include <weft/time.hpp>
 #include <weft/mutex.hpp>
 #include <weft/task.hpp>
 
@@ -152,6 +154,45 @@ TEST_CASE("an exception escaping a detached task ends the program")
         });
     });
     CHECK(!r.clean());
+}
+
+TEST_CASE("a detached task stopped by the cancellation of its context does not end the program")
+{
+    const auto r = run_in_child([] {
+        weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+            auto [ctx, cancel] = weft::with_cancel(weft::background());
+            auto stopped = weft::make_chan<int>();
+            weft::go(ctx, [stopped]() -> weft::task<> {
+                struct on_exit {
+                    weft::chan<int> ch;
+                    ~on_exit() { ch.close(); }
+                } signal{stopped};
+                co_await weft::sleep_for(std::chrono::seconds(20)); // throws canceled_error
+            });
+            cancel();
+            (void)co_await stopped.recv();
+            for (int i = 0; i < 100; i++) // let the task end before main does
+                co_await weft::this_task::yield();
+        });
+    });
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.find("panic") == std::string::npos);
+}
+
+TEST_CASE("a canceled_error escaping a task whose context is live still ends the program")
+{
+    const auto r = run_in_child([] {
+        weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+            weft::go([]() -> weft::task<> {
+                throw weft::canceled_error(weft::errc::canceled);
+                co_return;
+            });
+            const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+            while (std::chrono::steady_clock::now() < until)
+                co_await weft::this_task::yield();
+        });
+    });
+    CHECK(r.exit_code == 2);
 }
 
 TEST_CASE("an exception whose join_handle is dropped without a join ends the program")

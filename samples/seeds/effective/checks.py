@@ -336,3 +336,74 @@ def _(run):
     end = run.numbers(r'terminated at (\d+) ms')
     run.expect(m and end and int(m[0][1]) < end[0] <= 400, 'terminated')
     run.count('step 5 done', 0)
+
+
+# Chapter 8
+
+@example('ch8-cancel')
+def _(run):
+    run.exact('''
+        stopped after some steps: context canceled
+        the parent is not cancelled: <nil>
+        ''')
+
+
+@example('ch8-timeout')
+def _(run):
+    run.exact('''
+        stopped after some steps: context deadline exceeded
+        child: context deadline exceeded
+        ''')
+
+
+example('ch8-request-id')(lambda run: run.exact('0 1000 1001'))
+
+
+@example('ch8-dashboard')
+def _(run):
+    t = ' 100:1000 101:1010 102:1020 200:2000 201:2010 202:2020'
+    run.exact(f'''
+        stats of alice, account 4200, transactions{t}
+        stats of alice, account 0, transactions{t}
+        ''')
+
+
+@example('ch8-semaphore')
+def _(run):
+    run.only(r'(channel|weft::semaphore): 20 requests, at most [1-3] at once')
+    run.count('.*', 2)
+
+
+def moving_average_lines(skip_row=None):
+    import math
+    rows = []
+    for i in range(40):
+        v = math.floor(500 + 500 * math.sin(i / 4.0) + 0.5) / 1000
+        rows.append((1000 * i, 0.0001 if i == 3 else v))
+    rows = [r for i, r in enumerate(rows) if r[1] >= 0.001 and i != skip_row]
+    window, out = [], []
+    for at, v in rows:
+        if len(window) == 5:
+            avg = sum(window) / 5
+            if avg > 0.5:
+                out.append('{At:%d Value:%g Avg:%g}' % (at, v, avg))
+            window.pop(0)
+        window.append(v)
+    return out, rows
+
+
+@example('ch8-stream')
+def _(run):
+    run.same_lines(moving_average_lines()[0])  # and in order:
+    run.expect(run.lines == moving_average_lines()[0], 'out of order')
+
+
+@example('ch8-stream-error')
+def _(run):
+    want, _ = moving_average_lines(skip_row=30)
+    run.last('row 30: bad value')
+    got = run.lines[:-1]
+    # The error cancels the stream: a prefix of the results, at least those
+    # of the rows before the error.
+    before = len([l for l in want if int(l.split(':')[1].split()[0]) < 30000])
+    run.expect(got == want[:len(got)] and len(got) >= before, f'{len(got)} results')
