@@ -407,3 +407,37 @@ def _(run):
     # of the rows before the error.
     before = len([l for l in want if int(l.split(':')[1].split()[0]) < 30000])
     run.expect(got == want[:len(got)] and len(got) >= before, f'{len(got)} results')
+
+
+# Chapter 9
+
+example('ch9-publish')(lambda run: run.exact('Done!'))
+example('ch9-happened-before')(lambda run: run.expect(run.out in ('', '1\n'), '1 or nothing'))
+example('ch9-cas-lock')(lambda run: run.exact('compare-and-swap: entered sometimes, at most 1 inside at once'))
+example('ch9-load-store')(lambda run: run.only(r'load, then store: entered sometimes, at most [1-8] inside at once'))
+
+
+@example('ch9-counter')
+def _(run):
+    v = run.numbers(r'(\d+)')
+    run.expect(v == sorted(v) and v[-1] == 10000 and v.count(10000) == 1, 'not increasing to 10000')
+
+
+@example('ch9-progress')
+def _(run):
+    p = run.numbers(r'Progress: (\d+)')
+    run.expect(increasing(p), f'progress {p}')
+    run.expect(run.lines[-2:] == ['No progress since last time, canceling', 'Canceled'], 'wrong end')
+
+
+@example('ch9-cancellation')
+def _(run):
+    ms = run.numbers(r'after (\d+) ms')
+    run.expect(run.lines[0] == 'Cancelled' and ms and 500 <= ms[0] <= 800, f'cancelled after {ms}')
+
+
+@example('ch9-compare-and-swap')
+def _(run):
+    won = run.count('Set value successful', low=1, high=4)
+    run.count('Another goroutine modified the value', 4 - won)
+    run.last(f'value {won} after {won} successful swaps')
