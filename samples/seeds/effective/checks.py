@@ -441,3 +441,32 @@ def _(run):
     won = run.count('Set value successful', low=1, high=4)
     run.count('Another goroutine modified the value', 4 - won)
     run.last(f'value {won} after {won} successful swaps')
+
+
+# Chapter 10
+
+@example('ch10-deadlock', status=2)
+def _(run):
+    run.exact('')
+    run.stderr_has(DEADLOCK)
+
+
+example('ch10-list')(lambda run: run.exact('consistent'))
+
+
+@example('ch10-monitor')
+def _(run):
+    run.expect(run.lines[0] == 'call 1: response 1', 'the fast call')
+    run.only(r'call \d: (response \d|busy|timeout)', 'alert: no call completed for 200 ms')
+    run.count(r'call [3-7]: busy', 2)
+    run.count(r'call [3-7]: timeout', 3)
+    run.last('alert: no call completed for 200 ms')
+
+
+@example('ch10-restart')
+def _(run):
+    n = run.numbers(r'instance (\d+) started')
+    run.expect(n == list(range(1, len(n) + 1)) and len(n) >= 2, f'instances {n}')
+    # Each instance beats 5 times (50 ms), then hangs for the 50 ms timeout.
+    run.count('Timeout, restarting func', low=len(n) - 1, high=len(n))
+    run.only(r'instance \d+ started', 'Timeout, restarting func')
