@@ -470,3 +470,44 @@ def _(run):
     # Each instance beats 5 times (50 ms), then hangs for the 50 ms timeout.
     run.count('Timeout, restarting func', low=len(n) - 1, high=len(n))
     run.only(r'instance \d+ started', 'Timeout, restarting func')
+
+
+# Chapter 1
+
+@example('ch1-cooperative', kill_after=0.5)
+def _(run):
+    # Hangs: the spinning task holds the only worker (and main waits).
+    run.expect(run.out in ('', 'hello\n'), 'hello or nothing')
+
+
+example('ch1-withdraw-racy')(lambda run: run.only(r'balance (-1|4|5), [01] insufficient funds'))
+example('ch1-withdraw')(lambda run: run.only(r'balance 4, 1 insufficient funds|balance 5, 1 insufficient funds'))
+example('ch1-transfer-ordered')(lambda run: run.exact('acct1 15, acct2 10'))
+
+
+@example('ch1-transfer-deadlock', status=2)
+def _(run):
+    run.exact('')
+    run.stderr_has(DEADLOCK)
+
+
+@example('ch1-deadlock', status=2)
+def _(run):
+    run.exact('')
+    run.stderr_has(DEADLOCK)
+
+
+example('ch1-starvation')(lambda run: run.exact('the polite task got the lock its share of the time'))
+
+
+@example('ch1-producer-failure')
+def _(run):
+    run.same_lines(['got 0', 'got 1', 'Recovered cannot produce value 2', 'done'])
+    run.before('got 0', 'got 1', 'done')
+    run.before('Recovered cannot produce value 2', 'done')
+
+
+@example('ch1-livelock')
+def _(run):
+    run.only(r'worker [12] done after (1 try|some tries)')
+    run.count('.*', 2)
