@@ -7,6 +7,11 @@ from check import check, increasing
 DEADLOCK = '^fatal error: all tasks are asleep - deadlock!$'
 
 
+def deadlocked(run):
+    run.exact('')
+    run.stderr_has(DEADLOCK)
+
+
 def example(name, **kw):
     chapter, sample = name.split('-', 1)
     return check(name, sample, **kw)
@@ -99,10 +104,7 @@ def _(run):
         ''')
 
 
-@example('ch2-wait-deadlock', status=2)
-def _(run):
-    run.exact('')
-    run.stderr_has(DEADLOCK)
+example('ch2-wait-deadlock', status=2)(deadlocked)
 
 
 def zero_to_nine(run):
@@ -445,10 +447,7 @@ def _(run):
 
 # Chapter 10
 
-@example('ch10-deadlock', status=2)
-def _(run):
-    run.exact('')
-    run.stderr_has(DEADLOCK)
+example('ch10-deadlock', status=2)(deadlocked)
 
 
 example('ch10-list')(lambda run: run.exact('consistent'))
@@ -485,16 +484,10 @@ example('ch1-withdraw')(lambda run: run.only(r'balance 4, 1 insufficient funds|b
 example('ch1-transfer-ordered')(lambda run: run.exact('acct1 15, acct2 10'))
 
 
-@example('ch1-transfer-deadlock', status=2)
-def _(run):
-    run.exact('')
-    run.stderr_has(DEADLOCK)
+example('ch1-transfer-deadlock', status=2)(deadlocked)
 
 
-@example('ch1-deadlock', status=2)
-def _(run):
-    run.exact('')
-    run.stderr_has(DEADLOCK)
+example('ch1-deadlock', status=2)(deadlocked)
 
 
 example('ch1-starvation')(lambda run: run.exact('the polite task got the lock its share of the time'))
