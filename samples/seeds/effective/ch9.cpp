@@ -4,6 +4,7 @@
 // usage: ch9 EXAMPLE
 #include "../seeds.hpp"
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -17,10 +18,11 @@ namespace {
 // never end).
 weft::task<> publish()
 {
-    std::atomic<std::shared_ptr<const std::string>> str = std::make_shared<const std::string>("");
+    static const std::string empty, done_str = "Done!";
+    std::atomic<const std::string*> str = &empty; // [atomic.Value]
     std::atomic<bool> done = false;
     weft::go([&]() -> weft::task<> {
-        str.store(std::make_shared<const std::string>("Done!"));
+        str.store(&done_str);
         done.store(true);
         co_return;
     });
@@ -172,22 +174,25 @@ weft::task<> cancellation()
 }
 
 // Copy-on-write with a compare-and-swap of the pointer: nobody changes a
-// value others may be reading; a lost race is seen, not overwritten.
+// value others may be reading; a lost race is seen, not overwritten. The
+// versions live until the end, as Go's garbage collector would keep them
+// while anyone reads them. [atomic.Pointer]
 struct some_struct {
     int value;
 };
 
 weft::task<> compare_and_swap()
 {
-    std::atomic<std::shared_ptr<const some_struct>> shared = std::make_shared<const some_struct>(some_struct{0});
+    std::array<some_struct, 5> versions{}; // the first, and one per task
+    std::atomic<const some_struct*> shared = &versions[0];
     std::atomic<int> won = 0;
     weft::wait_group wg;
-    for (int i = 0; i < 4; i++)
-        wg.go([&]() -> weft::task<> {
+    for (int i = 1; i <= 4; i++)
+        wg.go([&, i]() -> weft::task<> {
             auto old = shared.load();
-            auto copy = std::make_shared<const some_struct>(some_struct{old->value + 1});
-            co_await weft::this_task::yield(); // others may swap meanwhile
-            if (shared.compare_exchange_strong(old, copy)) {
+            versions[i] = some_struct{old->value + 1}; // a new copy, changed
+            co_await weft::this_task::yield();          // others may swap meanwhile
+            if (shared.compare_exchange_strong(old, &versions[i])) {
                 std::printf("Set value successful\n");
                 won++;
             } else {
