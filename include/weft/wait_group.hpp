@@ -22,6 +22,8 @@ namespace weft {
 ///   that it releases return.
 /// Errors: a counter driven below zero throws std::logic_error (and the
 ///   counter is left unchanged).
+/// Lifetime: may be destroyed as soon as a wait() returns (the done() that
+///   released it is then finished with it), as a Go WaitGroup on the stack.
 class wait_group {
 public:
     wait_group() noexcept = default;
@@ -33,7 +35,10 @@ public:
         explicit wait_operation(wait_group& wg) noexcept : m_wg(wg) {}
         bool await_ready() const noexcept
         {
-            return m_wg.m_count.load(std::memory_order_acquire) == 0;
+            if (m_wg.m_count.load(std::memory_order_seq_cst) != 0)
+                return false;
+            m_wg.settle();
+            return true;
         }
         WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
         {
@@ -42,7 +47,11 @@ public:
             const bool hooked = this->hooked();
             return suspend(m_wg.wait_slow(&m_w), hooked);
         }
-        void await_resume() { finish(); }
+        void await_resume()
+        {
+            m_wg.settle();
+            finish();
+        }
 
     private:
         wait_group& m_wg;
@@ -69,6 +78,10 @@ public:
     }
 
 private:
+    /// Returns once no add() that may have brought the counter to zero is
+    /// still using this object: a waiter that saw zero may then destroy it.
+    void settle() const noexcept;
+
     template <class F, class... A>
     static task<> run_and_done(wait_group* wg, F f, A... args)
     {
@@ -86,6 +99,10 @@ private:
     // Changed by atomic add; the lock is taken only when it reaches zero
     // (to wake the waiters), and by waiters, which read it under the lock.
     std::atomic<std::int64_t> m_count{0};
+    // Decrements under way: a waiter that sees m_count at zero waits for
+    // this to be zero before it returns, so the add() that made it zero is
+    // done with the object.
+    std::atomic<std::int64_t> m_adding{0};
     detail::spinlock m_lock;
     detail::sync_queue m_waiters;         // guarded by m_lock
 };

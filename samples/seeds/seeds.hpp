@@ -54,7 +54,10 @@ inline int rand_intn(int n)
 
 /// A random duration of [0, n) milliseconds: Go's
 /// time.Duration(rand.Intn(n)) * time.Millisecond.
-inline std::chrono::milliseconds rand_ms(int n) { return std::chrono::milliseconds(rand_intn(n)); }
+inline std::chrono::milliseconds rand_ms(int n)
+{
+    return std::chrono::milliseconds(rand_intn(n));
+}
 
 /// [time.Duration.String] "1.398µs", "13.987416ms", "2.5s", "1m30s".
 inline std::string go_duration(std::chrono::nanoseconds d)

@@ -123,7 +123,8 @@ weft::task<> starvation()
     co_await weft::sleep_for(200ms);
     stop = true;
     co_await wg.wait();
-    std::printf("the polite task got the lock %s\n", polite * 3 >= greedy ? "its share of the time" : "rarely");
+    std::printf("the polite task got the lock %s\n",
+                polite * 3 >= greedy ? "its share of the time" : "rarely");
 }
 
 // A producer that fails closes its channel anyway (a scope guard, as Go's

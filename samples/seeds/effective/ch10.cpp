@@ -81,27 +81,30 @@ class monitor {
 public:
     using function = weft::task<Rsp> (*)(Req);
 
-    monitor(weft::clock::duration call_timeout, weft::clock::duration alert_timeout, std::size_t max_active,
-            function slow_func)
-        : m_call_timeout(call_timeout), m_slow_func(slow_func), m_active(weft::make_chan<std::monostate>(max_active))
+    monitor(weft::clock::duration call_timeout, weft::clock::duration alert_timeout,
+            std::size_t max_active, function slow_func)
+        : m_call_timeout(call_timeout), m_slow_func(slow_func),
+          m_active(weft::make_chan<std::monostate>(max_active))
     {
         // Idle: wait until a call finds every slot taken. Armed: alert unless
         // a call completes first.
-        weft::go([](weft::clock::duration alert_timeout, weft::chan<std::monostate> full,
-                    weft::chan<std::monostate> heartbeat, weft::chan<std::monostate> alert,
-                    weft::chan<std::monostate> done) -> weft::task<> {
-            for (;;) {
-                auto armed = co_await weft::select(full, done);
-                if (armed.index() == 1)
-                    co_return;
-                weft::timer timer(alert_timeout);
-                auto r = co_await weft::select(timer.channel(), heartbeat, done);
-                if (r.index() == 0)
-                    alert.try_send({}); // an unread alert is enough
-                else if (r.index() == 2)
-                    co_return;
-            }
-        }, alert_timeout, m_full, m_heartbeat, alert, done);
+        weft::go(
+            [](weft::clock::duration alert_timeout, weft::chan<std::monostate> full,
+               weft::chan<std::monostate> heartbeat, weft::chan<std::monostate> alert,
+               weft::chan<std::monostate> done) -> weft::task<> {
+                for (;;) {
+                    auto armed = co_await weft::select(full, done);
+                    if (armed.index() == 1)
+                        co_return;
+                    weft::timer timer(alert_timeout);
+                    auto r = co_await weft::select(timer.channel(), heartbeat, done);
+                    if (r.index() == 0)
+                        alert.try_send({}); // an unread alert is enough
+                    else if (r.index() == 2)
+                        co_return;
+                }
+            },
+            alert_timeout, m_full, m_heartbeat, alert, done);
     }
 
     ~monitor() { done.close(); }
@@ -116,13 +119,15 @@ public:
                 throw busy_error();
         }
         auto complete = weft::make_chan<Rsp>(1);
-        weft::go([](function f, Req req, weft::chan<std::monostate> active, weft::chan<std::monostate> heartbeat,
-                    weft::chan<Rsp> complete) -> weft::task<> {
-            auto rsp = co_await f(std::move(req));
-            active.try_recv();         // free the slot
-            heartbeat.try_send({});    // stops the alert timer if it runs
-            complete.try_send(std::move(rsp));
-        }, m_slow_func, std::move(req), m_active, m_heartbeat, complete);
+        weft::go(
+            [](function f, Req req, weft::chan<std::monostate> active,
+               weft::chan<std::monostate> heartbeat, weft::chan<Rsp> complete) -> weft::task<> {
+                auto rsp = co_await f(std::move(req));
+                active.try_recv();      // free the slot
+                heartbeat.try_send({}); // stops the alert timer if it runs
+                complete.try_send(std::move(rsp));
+            },
+            m_slow_func, std::move(req), m_active, m_heartbeat, complete);
         auto r = co_await weft::select(weft::after(m_call_timeout), complete);
         if (r.index() == 0)
             throw timeout_error();
@@ -172,7 +177,8 @@ weft::task<> monitored()
 using supervised = weft::task<> (*)(int instance, weft::recv_chan<std::monostate> done,
                                     weft::send_chan<std::monostate> heartbeat);
 
-weft::task<> restart(weft::recv_chan<std::monostate> done, supervised f, weft::clock::duration timeout)
+weft::task<> restart(weft::recv_chan<std::monostate> done, supervised f,
+                     weft::clock::duration timeout)
 {
     for (int instance = 1;; instance++) {
         auto func_done = weft::make_chan<std::monostate>();
@@ -222,6 +228,7 @@ weft::task<> restarting()
 
 int main(int argc, char** argv)
 {
-    return seeds::main(argc, argv,
-                       {{"deadlock", deadlock}, {"list", list}, {"monitor", monitored}, {"restart", restarting}});
+    return seeds::main(
+        argc, argv,
+        {{"deadlock", deadlock}, {"list", list}, {"monitor", monitored}, {"restart", restarting}});
 }

@@ -8,8 +8,12 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <signal.h>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
+#include <unistd.h>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -161,6 +165,51 @@ weft::task<> stoppable()
     }
     stop_ch.close();
     co_await worker;
+}
+
+// E2.11: stop on SIGINT or SIGTERM. weft has no signal.Notify yet: a
+// handler writes the signal to a pipe, and a plain thread forwards it with a
+// non-blocking send, as Go's runtime does, into a channel of capacity 1.
+int signal_pipe[2];
+
+void notify(weft::chan<int> sig)
+{
+    if (::pipe(signal_pipe) != 0)
+        throw std::runtime_error("pipe");
+    std::thread([sig] {
+        for (unsigned char signo; ::read(signal_pipe[0], &signo, 1) == 1;)
+            sig.try_send(signo);
+    }).detach();
+    struct sigaction sa {};
+    sa.sa_handler = [](int signo) {
+        unsigned char b = static_cast<unsigned char>(signo);
+        [[maybe_unused]] auto n = ::write(signal_pipe[1], &b, 1);
+    };
+    for (int signo : {SIGINT, SIGTERM})
+        ::sigaction(signo, &sa, nullptr);
+}
+
+weft::task<> signals()
+{
+    auto term = weft::make_chan<std::monostate>();
+    auto sig = weft::make_chan<int>(1);
+    weft::go([sig, term]() -> weft::task<> {
+        co_await sig.recv();
+        term.close();
+    });
+    notify(sig);
+    weft::wait_group wg;
+    wg.go([term]() -> weft::task<> {
+        while (!term.closed()) { // [select { case <-term: return; default: }]
+            std::printf("Tick...\n");
+            co_await weft::sleep_for(50ms); // work
+        }
+    });
+    // What an operator or an orchestrator would do:
+    co_await weft::sleep_for(180ms);
+    ::kill(::getpid(), SIGTERM);
+    co_await wg.wait();
+    std::printf("Terminating...\n");
 }
 
 // E2.12: the values of every send case are computed on entry, chosen or not.
@@ -422,6 +471,7 @@ int main(int argc, char** argv)
                         {"unbuffered", unbuffered},
                         {"worker-pool", worker_pool},
                         {"stoppable", stoppable},
+                        {"signal", signals},
                         {"select-evaluation", select_evaluation},
                         {"select-receive-first", select_receive_first},
                         {"cache-mutex", cached<weft::mutex>},

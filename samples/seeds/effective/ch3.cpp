@@ -210,10 +210,12 @@ weft::task<> once()
     std::atomic<int> right = 0;
     weft::wait_group wg;
     for (int i = 0; i < 30; i++)
-        wg.go([&](std::string id) -> weft::task<> {
-            if (co_await c.get(id) == "data of " + id)
-                right++;
-        }, "id" + std::to_string(i % 3));
+        wg.go(
+            [&](std::string id) -> weft::task<> {
+                if (co_await c.get(id) == "data of " + id)
+                    right++;
+            },
+            "id" + std::to_string(i % 3));
     co_await wg.wait();
     std::printf("%d right answers, %d loads\n", right.load(), c.loads.load());
 }

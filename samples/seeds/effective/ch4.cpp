@@ -45,9 +45,9 @@ weft::task<> producer_consumer()
     for (int i = 0; i < 10; i++)
         consumers.go(consumer, i, data_ch);
     co_await weft::sleep_for(1s);
-    done_ch.close();          // 1. stop the producers
+    done_ch.close(); // 1. stop the producers
     co_await producers.wait();
-    data_ch.close();          // 2. then the consumers, once they drained the data
+    data_ch.close(); // 2. then the consumers, once they drained the data
     co_await consumers.wait();
 }
 
@@ -150,15 +150,17 @@ public:
     {
         for (int i = 0; i < limit; i++)
             m_bucket.try_send({});
-        m_refill = weft::go([](weft::chan<std::monostate> bucket, weft::recv_chan<weft::clock::time_point> tick,
-                               weft::recv_chan<std::monostate> done) -> weft::task<> {
-            for (;;) {
-                auto r = co_await weft::select(done, tick);
-                if (r.index() == 0)
-                    co_return;
-                bucket.try_send({}); // a full bucket drops the token
-            }
-        }, m_bucket, m_ticker.channel(), m_done);
+        m_refill = weft::go(
+            [](weft::chan<std::monostate> bucket, weft::recv_chan<weft::clock::time_point> tick,
+               weft::recv_chan<std::monostate> done) -> weft::task<> {
+                for (;;) {
+                    auto r = co_await weft::select(done, tick);
+                    if (r.index() == 0)
+                        co_return;
+                    bucket.try_send({}); // a full bucket drops the token
+                }
+            },
+            m_bucket, m_ticker.channel(), m_done);
     }
 
     auto wait() { return m_bucket.recv(); }
@@ -182,10 +184,9 @@ private:
 class limiter {
 public:
     limiter(double rate, int limit)
-        : m_period(std::chrono::duration_cast<weft::clock::duration>(1s / rate)), m_bucket_size(limit),
-          m_tokens(limit)
-    {
-    }
+        : m_period(std::chrono::duration_cast<weft::clock::duration>(1s / rate)),
+          m_bucket_size(limit), m_tokens(limit)
+    {}
 
     weft::task<> wait()
     {

@@ -56,7 +56,8 @@ weft::task<> results()
 // `canceled` once, however many ask. The others check `canceled` and close
 // their result channel instead of sending: the reader sees nullopt.
 weft::task<> computation(int n, bool fail, weft::send_chan<result> result_ch,
-                         weft::send_chan<std::monostate> cancel_ch, weft::recv_chan<std::monostate> canceled)
+                         weft::send_chan<std::monostate> cancel_ch,
+                         weft::recv_chan<std::monostate> canceled)
 {
     auto r = co_await compute(n, fail);
     if (!r.error.empty()) {

@@ -15,7 +15,8 @@ namespace {
 
 long long since_ms(weft::clock::time_point start)
 {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(weft::clock::now() - start).count();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(weft::clock::now() - start)
+        .count();
 }
 
 // Work in 1 ms steps until `timeout` is closed, 100 ms from now; three ways

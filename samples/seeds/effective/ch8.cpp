@@ -36,7 +36,8 @@ weft::task<> work_until_done(weft::context ctx)
             break;
         steps++;
     }
-    std::printf("stopped after %s steps: %s\n", steps > 10 ? "some" : "few", err_string(ctx).c_str());
+    std::printf("stopped after %s steps: %s\n", steps > 10 ? "some" : "few",
+                err_string(ctx).c_str());
 }
 
 weft::task<> cancel()
@@ -262,7 +263,8 @@ weft::recv_chan<entry> min_filter(double min, weft::recv_chan<entry> in)
     return out;
 }
 
-std::pair<weft::recv_chan<entry>, weft::recv_chan<std::string>> err_filter(weft::recv_chan<entry> in)
+std::pair<weft::recv_chan<entry>, weft::recv_chan<std::string>>
+err_filter(weft::recv_chan<entry> in)
 {
     auto out = weft::make_chan<entry>();
     auto errs = weft::make_chan<std::string>();
@@ -322,16 +324,17 @@ weft::task<> streaming(bool with_error)
     auto result_ch = moving_avg(0.5, 5, entry_ch);
     // The first error cancels; joining the task is what makes reading its
     // result safe.
-    auto first_error = weft::go([](weft::recv_chan<std::string> errs, weft::cancel_func cancel)
-                                    -> weft::task<std::string> {
-        std::string first;
-        while (auto err = co_await errs.recv())
-            if (first.empty()) {
-                first = *err;
-                cancel();
-            }
-        co_return first;
-    }, err_ch, cancel);
+    auto first_error = weft::go(
+        [](weft::recv_chan<std::string> errs, weft::cancel_func cancel) -> weft::task<std::string> {
+            std::string first;
+            while (auto err = co_await errs.recv())
+                if (first.empty()) {
+                    first = *err;
+                    cancel();
+                }
+            co_return first;
+        },
+        err_ch, cancel);
     while (auto r = co_await result_ch.recv())
         std::printf("{At:%lld Value:%g Avg:%g}\n", r->e.at, r->e.value, r->avg);
     if (auto err = co_await first_error; !err.empty())
@@ -339,8 +342,14 @@ weft::task<> streaming(bool with_error)
     cancel();
 }
 
-weft::task<> stream_all() { return streaming(false); }
-weft::task<> stream_error() { return streaming(true); }
+weft::task<> stream_all()
+{
+    return streaming(false);
+}
+weft::task<> stream_error()
+{
+    return streaming(true);
+}
 
 } // namespace
 

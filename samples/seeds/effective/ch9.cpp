@@ -73,8 +73,9 @@ weft::task<> critical_sections()
             }
         });
     co_await wg.wait();
-    std::printf("%s: entered %s, at most %d inside at once\n", cas ? "compare-and-swap" : "load, then store",
-                entered > 0 ? "sometimes" : "never", most.load());
+    std::printf("%s: entered %s, at most %d inside at once\n",
+                cas ? "compare-and-swap" : "load, then store", entered > 0 ? "sometimes" : "never",
+                most.load());
 }
 
 // 10000 tasks count up; the main task loads until it sees them all.
@@ -191,7 +192,7 @@ weft::task<> compare_and_swap()
         wg.go([&, i]() -> weft::task<> {
             auto old = shared.load();
             versions[i] = some_struct{old->value + 1}; // a new copy, changed
-            co_await weft::this_task::yield();          // others may swap meanwhile
+            co_await weft::this_task::yield();         // others may swap meanwhile
             if (shared.compare_exchange_strong(old, &versions[i])) {
                 std::printf("Set value successful\n");
                 won++;

@@ -504,3 +504,10 @@ def _(run):
 def _(run):
     run.only(r'worker [12] done after (1 try|some tries)')
     run.count('.*', 2)
+
+
+@example('ch2-signal')
+def _(run):
+    run.only(r'Tick\.\.\.', r'Terminating\.\.\.')
+    run.count(r'Tick\.\.\.', low=3, high=6)
+    run.last('Terminating...')

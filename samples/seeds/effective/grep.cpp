@@ -117,4 +117,7 @@ weft::task<> v2()
 
 } // namespace
 
-int main(int argc, char** argv) { return seeds::main(argc, argv, {{"v1", v1}, {"v2", v2}}); }
+int main(int argc, char** argv)
+{
+    return seeds::main(argc, argv, {{"v1", v1}, {"v2", v2}});
+}

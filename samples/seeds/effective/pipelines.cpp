@@ -56,8 +56,9 @@ record convert(record in)
 std::string json_number(double v)
 {
     char buf[64];
-    auto format = (v != 0 && (std::abs(v) < 1e-6 || std::abs(v) >= 1e21)) ? std::chars_format::scientific
-                                                                          : std::chars_format::fixed;
+    auto format = (v != 0 && (std::abs(v) < 1e-6 || std::abs(v) >= 1e21))
+                      ? std::chars_format::scientific
+                      : std::chars_format::fixed;
     return std::string(buf, std::to_chars(buf, buf + sizeof buf, v, format).ptr);
 }
 
@@ -227,7 +228,8 @@ weft::recv_chan<T> ordered_fan_in(done_chan done, std::vector<weft::recv_chan<T>
     auto fan_in_ch = weft::make_chan<fan_in_record<T>>();
     auto wg = std::make_shared<weft::wait_group>();
     for (std::size_t index = 0; index < channels.size(); index++)
-        wg->go([=, input = channels[index], pause = weft::make_chan<std::monostate>()]() -> weft::task<> {
+        wg->go([=, input = channels[index],
+                pause = weft::make_chan<std::monostate>()]() -> weft::task<> {
             while (auto data = co_await recv_or_done(input, done)) {
                 fan_in_record<T> rec{index, std::move(*data), pause};
                 if (!co_await send_or_done<fan_in_record<T>>(fan_in_ch, std::move(rec), done))
@@ -282,7 +284,8 @@ weft::task<> fan_out_fan_in(std::string path)
 {
     auto done = weft::make_chan<std::monostate>();
     auto parse_input = weft::make_chan<csv_row>();
-    auto convert_input = cancelable_stage<record>(weft::recv_chan<csv_row>(parse_input), done, parse);
+    auto convert_input =
+        cancelable_stage<record>(weft::recv_chan<csv_row>(parse_input), done, parse);
     std::vector<weft::recv_chan<record>> converted;
     for (int i = 0; i < 2; i++) // fan-out
         converted.push_back(cancelable_stage<record>(convert_input, done, convert));

@@ -18,11 +18,14 @@ def _(run):
 
 @check('6.7', '6.7')
 def _(run):
-    # Two workers: the alphabets may interleave, each in its own order.
-    letters = run.lines[2].split()
+    # Two workers: the alphabets may interleave, each in its own order, and
+    # may start before main prints "Waiting To Finish".
+    run.expect(run.out.startswith('Start Goroutines\n') and run.out.count('Waiting To Finish\n') == 1,
+               'wrong header')
+    run.expect(run.out.endswith('\nTerminating Program\n'), 'wrong end')
+    letters = run.out.replace('Waiting To Finish\n', '').split('\n')[1].split()
     run.expect(''.join(c for c in letters if c.islower()) == string.ascii_lowercase * 3, 'lower case')
     run.expect(''.join(c for c in letters if c.isupper()) == string.ascii_uppercase * 3, 'upper case')
-    run.last('Terminating Program')
 
 
 @check('6.4', '6.4')

@@ -111,16 +111,18 @@ weft::task<> shutdown_flag()
 {
     weft::wait_group wg;
     for (std::string name : {"A", "B"})
-        wg.go([](std::string name) -> weft::task<> {
-            for (;;) {
-                std::printf("Doing %s Work\n", name.c_str());
-                co_await weft::sleep_for(250ms);
-                if (shutdown.load() == 1) {
-                    std::printf("Shutting %s Down\n", name.c_str());
-                    break;
+        wg.go(
+            [](std::string name) -> weft::task<> {
+                for (;;) {
+                    std::printf("Doing %s Work\n", name.c_str());
+                    co_await weft::sleep_for(250ms);
+                    if (shutdown.load() == 1) {
+                        std::printf("Shutting %s Down\n", name.c_str());
+                        break;
+                    }
                 }
-            }
-        }, name);
+            },
+            name);
     co_await weft::sleep_for(1s);
     std::printf("Shutdown Now\n");
     shutdown.store(1);
@@ -216,7 +218,14 @@ weft::task<> pool()
 int main(int argc, char** argv)
 {
     return seeds::main(argc, argv,
-                       {{"6.1", alphabets, 1}, {"6.4", primes, 1}, {"6.7", alphabets, 2},
-                        {"6.9", race<false>, 1}, {"6.13", atomic_add}, {"6.15", shutdown_flag},
-                        {"6.16", race<true>}, {"6.20", tennis}, {"6.22", relay}, {"6.24", pool}});
+                       {{"6.1", alphabets, 1},
+                        {"6.4", primes, 1},
+                        {"6.7", alphabets, 2},
+                        {"6.9", race<false>, 1},
+                        {"6.13", atomic_add},
+                        {"6.15", shutdown_flag},
+                        {"6.16", race<true>},
+                        {"6.20", tennis},
+                        {"6.22", relay},
+                        {"6.24", pool}});
 }

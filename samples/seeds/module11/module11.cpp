@@ -26,7 +26,10 @@ weft::task<> service(std::string message)
 }
 
 // 11-01: a plain call runs forever.
-weft::task<> ex01() { co_await service("Message:"); }
+weft::task<> ex01()
+{
+    co_await service("Message:");
+}
 
 // 11-02: main does not wait for its goroutines.
 weft::task<> ex02()
@@ -122,13 +125,15 @@ weft::task<> ex08()
 weft::task<> ex10()
 {
     auto c = weft::make_chan<std::string>();
-    weft::go([](weft::send_chan<std::string> c) -> weft::task<> {
-        for (int i = 0;; i++) {
-            std::printf("service:  %d\n", i);
-            co_await c.send("Message: " + std::to_string(i));
-            c.close(); // the next iteration's send throws
-        }
-    }, c);
+    weft::go(
+        [](weft::send_chan<std::string> c) -> weft::task<> {
+            for (int i = 0;; i++) {
+                std::printf("service:  %d\n", i);
+                co_await c.send("Message: " + std::to_string(i));
+                c.close(); // the next iteration's send throws
+            }
+        },
+        c);
     co_await get_back(c);
 }
 
@@ -143,11 +148,13 @@ weft::task<> sender(weft::send_chan<int> output)
 weft::task<> ex11()
 {
     auto c = weft::make_chan<int>();
-    weft::go([](weft::recv_chan<int> input) -> weft::task<> {
-        while (auto j = co_await input.recv())
-            std::printf("Received  %d\n", *j);
-        std::printf("I'm done \n");
-    }, c);
+    weft::go(
+        [](weft::recv_chan<int> input) -> weft::task<> {
+            while (auto j = co_await input.recv())
+                std::printf("Received  %d\n", *j);
+            std::printf("I'm done \n");
+        },
+        c);
     weft::go(sender, c);
     co_await weft::sleep_for(second);
 }
@@ -156,16 +163,18 @@ weft::task<> ex11()
 weft::task<> ex12()
 {
     auto c = weft::make_chan<int>();
-    weft::go([](weft::recv_chan<int> input) -> weft::task<> {
-        for (;;) {
-            auto j = co_await input.recv();
-            std::printf("%s\n", j ? "true" : "false");
-            if (!j)
-                break;
-            std::printf("Received  %d\n", *j);
-        }
-        std::printf("I'm done \n");
-    }, c);
+    weft::go(
+        [](weft::recv_chan<int> input) -> weft::task<> {
+            for (;;) {
+                auto j = co_await input.recv();
+                std::printf("%s\n", j ? "true" : "false");
+                if (!j)
+                    break;
+                std::printf("Received  %d\n", *j);
+            }
+            std::printf("I'm done \n");
+        },
+        c);
     weft::go(sender, c);
     co_await weft::sleep_for(second);
 }
@@ -185,19 +194,21 @@ weft::task<> ex13()
     auto ceven = weft::make_chan<int>();
     weft::go(source, 1, codd);
     weft::go(source, 0, ceven);
-    weft::go([](weft::recv_chan<int> ceven, weft::recv_chan<int> codd) -> weft::task<> {
-        for (;;) {
-            auto r = co_await weft::select(ceven, codd, weft::default_case);
-            if (r.index() == 0)
-                std::printf("Even: %d\n", *std::get<0>(r));
-            else if (r.index() == 1)
-                std::printf("Odd: %d\n", *std::get<1>(r));
-            else {
-                std::printf("no one is ready\n");
-                co_await weft::sleep_for(10ms);
+    weft::go(
+        [](weft::recv_chan<int> ceven, weft::recv_chan<int> codd) -> weft::task<> {
+            for (;;) {
+                auto r = co_await weft::select(ceven, codd, weft::default_case);
+                if (r.index() == 0)
+                    std::printf("Even: %d\n", *std::get<0>(r));
+                else if (r.index() == 1)
+                    std::printf("Odd: %d\n", *std::get<1>(r));
+                else {
+                    std::printf("no one is ready\n");
+                    co_await weft::sleep_for(10ms);
+                }
             }
-        }
-    }, ceven, codd);
+        },
+        ceven, codd);
     co_await weft::sleep_for(2 * second);
 }
 
@@ -225,14 +236,16 @@ weft::task<> ex15()
 {
     auto deposit = weft::make_chan<int>();
     auto query = weft::make_chan<int>();
-    weft::go([](weft::recv_chan<int> d, weft::send_chan<int> q) -> weft::task<> {
-        int balance = 0;
-        for (;;) {
-            auto r = co_await weft::select(d, q.send(balance));
-            if (r.index() == 0)
-                balance += *std::get<0>(r);
-        }
-    }, deposit, query);
+    weft::go(
+        [](weft::recv_chan<int> d, weft::send_chan<int> q) -> weft::task<> {
+            int balance = 0;
+            for (;;) {
+                auto r = co_await weft::select(d, q.send(balance));
+                if (r.index() == 0)
+                    balance += *std::get<0>(r);
+            }
+        },
+        deposit, query);
     auto requester = [](int amt, weft::send_chan<int> d) -> weft::task<> {
         for (int i = 0; i < 5; i++) {
             co_await weft::sleep_for(1ms);
@@ -273,8 +286,20 @@ weft::task<> ex16()
 int main(int argc, char** argv)
 {
     return seeds::main(argc, argv,
-                       {{"11-01", ex01}, {"11-02", ex02}, {"11-03", ex03}, {"11-04", ex04},
-                        {"11-05", ex05}, {"11-06", ex06}, {"11-07", ex07}, {"11-08", ex08}, {"11-09", ex06},
-                        {"11-10", ex10}, {"11-11", ex11}, {"11-12", ex12}, {"11-13", ex13},
-                        {"11-14", ex14}, {"11-15", ex15}, {"11-16", ex16}});
+                       {{"11-01", ex01},
+                        {"11-02", ex02},
+                        {"11-03", ex03},
+                        {"11-04", ex04},
+                        {"11-05", ex05},
+                        {"11-06", ex06},
+                        {"11-07", ex07},
+                        {"11-08", ex08},
+                        {"11-09", ex06},
+                        {"11-10", ex10},
+                        {"11-11", ex11},
+                        {"11-12", ex12},
+                        {"11-13", ex13},
+                        {"11-14", ex14},
+                        {"11-15", ex15},
+                        {"11-16", ex16}});
 }

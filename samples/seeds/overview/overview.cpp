@@ -108,16 +108,16 @@ weft::task<> sum()
         auto numbers = iota(n, static_cast<int>(n));
         const char* large = n > 100'000 ? "Large" : "";
         long long sequential = 0, parallel = 0;
-        co_await seeds::benchmark(("BenchmarkGoroutineSumWithChannels" + std::string(large)).c_str(),
-                                  [&]() -> weft::task<> {
-                                      parallel = co_await parallel_sum<long long>(
-                                          numbers, weft::max_procs(), identity);
-                                  });
-        co_await seeds::benchmark(("BenchmarkSequentialSum" + std::string(large)).c_str(),
-                                  [&]() -> weft::task<> {
-                                      sequential = std::accumulate(numbers.begin(), numbers.end(), 0LL);
-                                      co_return;
-                                  });
+        co_await seeds::benchmark(
+            ("BenchmarkGoroutineSumWithChannels" + std::string(large)).c_str(),
+            [&]() -> weft::task<> {
+                parallel = co_await parallel_sum<long long>(numbers, weft::max_procs(), identity);
+            });
+        co_await seeds::benchmark(
+            ("BenchmarkSequentialSum" + std::string(large)).c_str(), [&]() -> weft::task<> {
+                sequential = std::accumulate(numbers.begin(), numbers.end(), 0LL);
+                co_return;
+            });
         std::printf("sum of 0 .. %zu: %lld sequentially, %lld in parallel\n", n - 1, sequential,
                     parallel);
     }
@@ -138,7 +138,8 @@ weft::task<> sine()
         });
         if (n == 1)
             sequential = total;
-        std::printf("sum with %u goroutines: %.9f (sequential %.9f)\n", goroutines, total, sequential);
+        std::printf("sum with %u goroutines: %.9f (sequential %.9f)\n", goroutines, total,
+                    sequential);
     }
 }
 
@@ -281,8 +282,15 @@ weft::task<> deadlock()
 int main(int argc, char** argv)
 {
     return seeds::main(argc, argv,
-                       {{"channel", channel}, {"done", done}, {"buffered", buffered},
-                        {"defer", defer}, {"sum", sum}, {"sine", sine}, {"chain", chain},
-                        {"race", race}, {"atomic", atomic}, {"bank", transfers},
+                       {{"channel", channel},
+                        {"done", done},
+                        {"buffered", buffered},
+                        {"defer", defer},
+                        {"sum", sum},
+                        {"sine", sine},
+                        {"chain", chain},
+                        {"race", race},
+                        {"atomic", atomic},
+                        {"bank", transfers},
                         {"deadlock", deadlock}});
 }
