@@ -329,6 +329,11 @@ public:
     std::size_t size() const noexcept { return m_ref.get() ? m_ref.get()->size() : 0; }
     /// [cap(ch)] 0 for unbuffered and nil channels.
     std::size_t capacity() const noexcept { return m_ref.get() ? m_ref.get()->capacity() : 0; }
+    /// True once the channel is closed and drained: a receive would return
+    /// nullopt without waiting. The non-blocking check of a channel that only
+    /// signals by its close [select { case <-done: ...; default: }]; like
+    /// size(), only a snapshot while the channel is open. False for nil.
+    bool closed() const noexcept { return m_ref.get() && m_ref.get()->closed_and_drained(); }
 
     chan_state<T>* state() const noexcept { return m_ref.get(); }
     /// The counted reference itself (select cases built from temporaries

@@ -88,6 +88,9 @@ struct root_base : task_header, pooled_frame {
     void release() noexcept;
     /// Marks the single join; throws std::logic_error on a second one.
     void claim_join();
+    /// The task ended with the canceled_error of its own cancelled context:
+    /// how a cancelled task stops, not a failure, even if nobody joins it.
+    bool ended_by_cancellation() const noexcept;
     /// A cancelled join gives its claim back.
     void unclaim_join() noexcept { m_joined.store(false, std::memory_order_relaxed); }
     void rethrow_if_failed()

@@ -3,10 +3,43 @@
 
 #include <coroutine>
 #include <cstdint>
+#include <utility>
 
 #include <weft/detail/sync_waiter.hpp>
 
 namespace weft {
+
+class rw_mutex;
+
+/// Holds an rw_mutex locked, exclusively or shared, and unlocks it that way
+/// on destruction: the result of `co_await m.scoped_lock()` or
+/// `co_await m.scoped_lock_shared()` [defer m.Unlock() / defer m.RUnlock()].
+/// Movable; unlock() releases early.
+class [[nodiscard]] rw_mutex_guard {
+public:
+    rw_mutex_guard() noexcept = default;
+    rw_mutex_guard(rw_mutex& m, bool writer) noexcept : m_mutex(&m), m_writer(writer) {}
+    rw_mutex_guard(rw_mutex_guard&& o) noexcept
+        : m_mutex(std::exchange(o.m_mutex, nullptr)), m_writer(o.m_writer)
+    {
+    }
+    rw_mutex_guard& operator=(rw_mutex_guard&& o) noexcept
+    {
+        if (this != &o) {
+            unlock();
+            m_mutex = std::exchange(o.m_mutex, nullptr);
+            m_writer = o.m_writer;
+        }
+        return *this;
+    }
+    ~rw_mutex_guard() { unlock(); }
+    inline void unlock();
+    bool owns_lock() const noexcept { return m_mutex != nullptr; }
+
+private:
+    rw_mutex* m_mutex = nullptr;
+    bool m_writer = true;
+};
 
 /// Many readers or one writer. The zero value is unlocked.
 ///
@@ -39,15 +72,30 @@ public:
         }
         void await_resume() { finish(); }
 
-    private:
+    protected:
         rw_mutex& m_mutex;
         bool m_writer;
+    };
+
+    class [[nodiscard]] scoped_lock_operation : public lock_operation {
+    public:
+        using lock_operation::lock_operation;
+        rw_mutex_guard await_resume()
+        {
+            finish();
+            return rw_mutex_guard(m_mutex, m_writer);
+        }
     };
 
     /// co_await m.lock(): exclusive (writer) lock.
     lock_operation lock() noexcept { return {*this, true}; }
     /// co_await m.lock_shared(): shared (reader) lock.
     lock_operation lock_shared() noexcept { return {*this, false}; }
+    /// auto g = co_await m.scoped_lock(): lock(), and unlock() when g goes.
+    scoped_lock_operation scoped_lock() noexcept { return {*this, true}; }
+    /// auto g = co_await m.scoped_lock_shared(): lock_shared(), and
+    /// unlock_shared() when g goes.
+    scoped_lock_operation scoped_lock_shared() noexcept { return {*this, false}; }
     bool try_lock() noexcept;
     bool try_lock_shared() noexcept;
     void unlock();
@@ -67,5 +115,11 @@ private:
     std::int64_t m_waiting_writers = 0;
     detail::sync_queue m_waiters;     // m_n == 1: writer, 0: reader
 };
+
+inline void rw_mutex_guard::unlock()
+{
+    if (auto m = std::exchange(m_mutex, nullptr))
+        m_writer ? m->unlock() : m->unlock_shared();
+}
 
 } // namespace weft

@@ -4,8 +4,13 @@
 #include <atomic>
 #include <coroutine>
 #include <cstdint>
+#include <functional>
+#include <type_traits>
+#include <utility>
 
 #include <weft/detail/sync_waiter.hpp>
+#include <weft/runtime.hpp>
+#include <weft/task.hpp>
 
 namespace weft {
 
@@ -61,7 +66,31 @@ public:
     /// co_await wg.wait(): returns once the counter is zero.
     wait_operation wait() noexcept { return wait_operation(*this); }
 
+    /// add(1), then go(f, args...) in a task that calls done() when f's task
+    /// returns or throws. [wg.Go(f)] The task is detached: an exception that
+    /// escapes it still ends the program, as a panic in Go's wg.Go does.
+    template <class F, class... A>
+        requires detail::task_function<F, A...>
+    void go(F&& f, A&&... args)
+    {
+        add(1);
+        weft::go(&wait_group::run_and_done<std::decay_t<F>, std::decay_t<A>...>, this,
+                 std::forward<F>(f), std::forward<A>(args)...);
+    }
+
 private:
+    template <class F, class... A>
+    static task<> run_and_done(wait_group* wg, F f, A... args)
+    {
+        try {
+            co_await std::invoke(f, std::move(args)...);
+        } catch (...) {
+            wg->done();
+            throw;
+        }
+        wg->done();
+    }
+
     bool wait_slow(detail::sync_waiter* w);
     void wake_all() noexcept;
     void withdraw(detail::wait_hook* h, detail::sync_waiter* w) noexcept;

@@ -65,12 +65,26 @@ void root_base::release() noexcept
 {
     if (m_refs.fetch_sub(1, std::memory_order_acq_rel) != 1)
         return;
-    if (m_exception && !m_abandoned && !m_joined.load(std::memory_order_relaxed))
+    if (m_exception && !m_abandoned && !m_joined.load(std::memory_order_relaxed) &&
+        !ended_by_cancellation())
         unhandled_task_exception(this, m_exception);
     if (m_ctx)
         m_ctx->release();
     delete m_hook;
     (void)m_ops(this, op::destroy);
+}
+
+bool root_base::ended_by_cancellation() const noexcept
+{
+    if (!m_ctx || !m_ctx->cancelled())
+        return false;
+    try {
+        std::rethrow_exception(m_exception);
+    } catch (const canceled_error&) {
+        return true;
+    } catch (...) {
+        return false;
+    }
 }
 
 void root_base::claim_join()
@@ -92,6 +106,7 @@ void root_base::claim_join()
     } catch (...) {
         what = "unknown exception";
     }
+    std::fflush(stdout); // what the program printed comes before the panic, as in Go
     std::string report = "panic: " + what + "\n\ntask " + std::to_string(t->m_id) +
                          " [exception escaped a task that nobody joins]\n";
     if (t->m_created.file_name()[0])

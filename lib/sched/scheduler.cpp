@@ -751,6 +751,7 @@ void scheduler::check_deadlock() noexcept
     }
     if (!stuck())
         return;
+    std::fflush(stdout); // what the program printed comes before the verdict, as in Go
     std::fputs("fatal error: all tasks are asleep - deadlock!\n\n", stderr);
     std::fflush(stderr);
     dump_tasks_of(*this, std::cerr);

@@ -124,6 +124,26 @@ TEST_CASE("wait_group rounds with concurrent waiters complete every time")
     }
 }
 
+TEST_CASE("a wait_group may be destroyed as soon as its wait returns")
+{
+    // Regression: the done() that brought the counter to zero went on to
+    // take the wait_group's lock, while a waiter that saw zero had already
+    // returned and destroyed it (a heap-use-after-free under ASan).
+    const int rounds = static_cast<int>(50000 * weft_test::stress_scale());
+    weft::run(weft::runtime_options{.workers = 2}, [rounds]() -> weft::task<> {
+        for (int round = 0; round < rounds; round++) {
+            auto wg = std::make_unique<weft::wait_group>();
+            wg->add(1);
+            weft::go([](weft::wait_group* wg) -> weft::task<> {
+                wg->done();
+                co_return;
+            }, wg.get());
+            co_await wg->wait();
+        }
+    });
+    CHECK(true);
+}
+
 TEST_CASE("once runs each function exactly once with many racing callers")
 {
     const int onces = static_cast<int>(1000 * weft_test::stress_scale());

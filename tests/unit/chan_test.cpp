@@ -574,3 +574,19 @@ TEST_CASE("a task blocked on a channel whose handles are gone can still be cance
         CHECK((co_await done.recv()).value() == 1);
     });
 }
+
+TEST_CASE("closed() is true once a channel is closed and drained, on every view")
+{
+    weft::chan<int> nil;
+    CHECK(!nil.closed());
+    auto ch = weft::make_chan<int>(2);
+    weft::recv_chan<int> r = ch;
+    weft::send_chan<int> s = ch;
+    CHECK(!ch.closed());
+    CHECK(ch.try_send(1));
+    ch.close();
+    CHECK(!r.closed()); // 1 is still to be received
+    CHECK(ch.try_recv() == 1);
+    CHECK(r.closed());
+    CHECK(s.closed());
+}

@@ -6,6 +6,8 @@
 #include "test_support.hpp"
 
 #include <weft/chan.hpp>
+#include <weft/context.hpp>
+#include <weft/time.hpp>
 #include <weft/mutex.hpp>
 #include <weft/task.hpp>
 
@@ -76,6 +78,38 @@ TEST_CASE("a main task blocked forever on a channel is reported as a deadlock")
     }
 }
 
+TEST_CASE("what a deadlocked or panicking program printed to a pipe is not lost")
+{
+    // stdout is a pipe here, so fully buffered: the fatal paths must flush it.
+    for (bool panic : {false, true}) {
+        CAPTURE(panic);
+        int fds[2];
+        REQUIRE(::pipe(fds) == 0);
+        std::fflush(stdout); // or the child inherits our pending output
+        const auto r = run_in_child([&] {
+            ::close(fds[0]);
+            ::dup2(fds[1], STDOUT_FILENO);
+            std::setvbuf(stdout, nullptr, _IOFBF, BUFSIZ);
+            weft::run(weft::runtime_options{.workers = 1}, [panic]() -> weft::task<> {
+                std::printf("printed before\n");
+                if (panic)
+                    weft::go([]() -> weft::task<> {
+                        throw std::runtime_error("unrecovered");
+                        co_return;
+                    });
+                auto ch = weft::make_chan<int>();
+                (void)co_await ch.recv();
+            });
+        });
+        ::close(fds[1]);
+        char buf[64] = {};
+        const auto n = ::read(fds[0], buf, sizeof buf - 1);
+        ::close(fds[0]);
+        CHECK(r.exit_code == 2);
+        CHECK(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0) == "printed before\n");
+    }
+}
+
 TEST_CASE("tasks blocked on each other are reported as a deadlock")
 {
     const auto r = run_in_child([] {
@@ -120,6 +154,45 @@ TEST_CASE("an exception escaping a detached task ends the program")
         });
     });
     CHECK(!r.clean());
+}
+
+TEST_CASE("a detached task stopped by the cancellation of its context does not end the program")
+{
+    const auto r = run_in_child([] {
+        weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+            auto [ctx, cancel] = weft::with_cancel(weft::background());
+            auto stopped = weft::make_chan<int>();
+            weft::go(ctx, [stopped]() -> weft::task<> {
+                struct on_exit {
+                    weft::chan<int> ch;
+                    ~on_exit() { ch.close(); }
+                } signal{stopped};
+                co_await weft::sleep_for(std::chrono::seconds(20)); // throws canceled_error
+            });
+            cancel();
+            (void)co_await stopped.recv();
+            for (int i = 0; i < 100; i++) // let the task end before main does
+                co_await weft::this_task::yield();
+        });
+    });
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.find("panic") == std::string::npos);
+}
+
+TEST_CASE("a canceled_error escaping a task whose context is live still ends the program")
+{
+    const auto r = run_in_child([] {
+        weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+            weft::go([]() -> weft::task<> {
+                throw weft::canceled_error(weft::errc::canceled);
+                co_return;
+            });
+            const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+            while (std::chrono::steady_clock::now() < until)
+                co_await weft::this_task::yield();
+        });
+    });
+    CHECK(r.exit_code == 2);
 }
 
 TEST_CASE("an exception whose join_handle is dropped without a join ends the program")

@@ -225,3 +225,26 @@ TEST_CASE("unlocking an rw_mutex that is not held throws std::logic_error")
     rw.unlock();
     CHECK_THROWS_AS(rw.unlock(), std::logic_error);
 }
+
+TEST_CASE("scoped_lock and scoped_lock_shared unlock the way they locked")
+{
+    weft::run([]() -> weft::task<> {
+        weft::rw_mutex rw;
+        {
+            auto r1 = co_await rw.scoped_lock_shared();
+            auto r2 = co_await rw.scoped_lock_shared();
+            CHECK(!rw.try_lock());
+            r1.unlock();
+            CHECK(!r1.owns_lock());
+            CHECK(!rw.try_lock());
+        }
+        {
+            auto w = co_await rw.scoped_lock();
+            CHECK(!rw.try_lock_shared());
+            auto moved = std::move(w);
+            CHECK(!rw.try_lock_shared());
+        }
+        CHECK(rw.try_lock());
+        rw.unlock();
+    });
+}

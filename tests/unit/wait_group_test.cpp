@@ -187,3 +187,21 @@ TEST_CASE("a counter past INT32_MAX throws and leaves the wait_group unchanged")
         co_await wg.wait();
     });
 }
+
+TEST_CASE("wait_group::go counts the task it starts until that task returns")
+{
+    for (unsigned w : weft_test::worker_counts) {
+        CAPTURE(w);
+        weft::run(weft::runtime_options{.workers = w}, []() -> weft::task<> {
+            weft::wait_group wg;
+            std::atomic<int> sum{0};
+            for (int i = 1; i <= 10; ++i)
+                wg.go([&sum](int k) -> weft::task<> {
+                    co_await weft::this_task::yield();
+                    sum.fetch_add(k);
+                }, i);
+            co_await wg.wait();
+            CHECK(sum.load() == 55);
+        });
+    }
+}

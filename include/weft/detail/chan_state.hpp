@@ -78,6 +78,13 @@ public:
         return m_count;
     }
 
+    /// Closed, and nothing buffered is left to receive.
+    bool closed_and_drained() noexcept
+    {
+        spin_guard g(m_lock);
+        return m_closed && m_count == 0;
+    }
+
     /// Receives into out if a value or the closed state is available.
     /// Called with m_lock held; *wake is set to a task to ready after unlock.
     chan_result recv_locked(std::optional<T>& out, task_header*& wake)
