@@ -13,13 +13,13 @@ namespace weft {
 ///     task 7 [chan receive, 12 ms]:
 ///       consumer(weft::recv_chan<int>) at samples/feed/main.cpp:31
 ///       pipeline() at samples/feed/main.cpp:50
-///     created by main_task() at samples/feed/main.cpp:12 in task 1
+///     created by task 1
 ///
 /// For each task: its id; its state (`running`, `runnable`, or what it waits
 /// for: `chan receive`, `chan send`, `select`, `sleep`, `mutex lock`,
 /// `wait_group wait`, `join`, ...) and for how long (to the resolution of
 /// the coarse clock, a few ms); its async stack, innermost frame first,
-/// each with the co_await it is in; and the go() call that created it.
+/// each with the co_await it is in; and the task that created it.
 ///
 /// Thread safety: callable from any thread (tasks included) while a runtime
 ///   runs; prints "no weft runtime is running" otherwise. The workers stop

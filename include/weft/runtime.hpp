@@ -391,52 +391,32 @@ join_handle<R> adopt_root(root_promise<R>* p) noexcept
 /// by-value coroutine parameters. Callable from tasks and from other threads
 /// while a runtime runs. The new task runs in the caller's context
 /// (current_context(); background outside tasks).
-///
-/// go(ctx, f, args...) gives the new task the context ctx instead: when ctx
-/// is done, the task's blocking operations end with canceled_error.
-///
-/// `weft::go(...)` is used like a function: it is a class only so that it
-/// can record its call site (dump_tasks shows it as "created by"). The
-/// object is the task's join_handle<R>; dropping it detaches the task.
-template <class F, class... A>
-class go : public join_handle<typename detail::spawn_result_t<F, A...>::value_type> {
-    using handle = join_handle<typename detail::spawn_result_t<F, A...>::value_type>;
-
-public:
-    go(F&& f, A&&... args, std::source_location where = std::source_location::current())
-        : handle(start(nullptr, false, where, std::forward<F>(f), std::forward<A>(args)...))
-    {
-    }
-    go(context ctx, F&& f, A&&... args,
-       std::source_location where = std::source_location::current())
-        : handle(start(ctx.node(), true, where, std::forward<F>(f), std::forward<A>(args)...))
-    {
-    }
-
-private:
-    static handle start(detail::context_node* ctx, bool given, std::source_location where, F&& f,
-                        A&&... args)
-    {
-        auto p = detail::make_root(std::forward<F>(f), std::forward<A>(args)...);
-        auto h = detail::adopt_root(p);
-        p->m_created = where;
-        if (given) {
-            p->m_ctx_given = true;
-            p->m_ctx = ctx;
-            if (ctx)
-                ctx->acquire();
-        }
-        detail::spawn(p);
-        return h;
-    }
-};
-
+/// Returns a join_handle; dropping it detaches the task.
 template <class F, class... A>
     requires detail::task_function<F, A...>
-go(F&&, A&&...) -> go<F, A...>;
+auto go(F&& f, A&&... args)
+{
+    auto p = detail::make_root(std::forward<F>(f), std::forward<A>(args)...);
+    auto h = detail::adopt_root(p);
+    detail::spawn(p);
+    return h;
+}
+
+/// go(f, args...) with ctx as the new task's context: when ctx is done, the
+/// task's blocking operations end with canceled_error.
 template <class F, class... A>
     requires detail::task_function<F, A...>
-go(context, F&&, A&&...) -> go<F, A...>;
+auto go(context ctx, F&& f, A&&... args)
+{
+    auto p = detail::make_root(std::forward<F>(f), std::forward<A>(args)...);
+    auto h = detail::adopt_root(p);
+    p->m_ctx_given = true;
+    p->m_ctx = ctx.node();
+    if (p->m_ctx)
+        p->m_ctx->acquire();
+    detail::spawn(p);
+    return h;
+}
 
 /// Starts a runtime, runs f(args...) as the main task and blocks until it
 /// returns; then the remaining tasks are destroyed (their destructors run)

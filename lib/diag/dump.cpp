@@ -117,13 +117,8 @@ void write_task(std::ostream& os, task_header* t, run_state state, std::uint32_t
     }
     if (t->m_main)
         os << "main task of weft::run\n";
-    else if (t->m_created.file_name()[0]) {
-        os << "created by ";
-        write_location(os, t->m_created);
-        if (t->m_parent)
-            os << " in task " << t->m_parent;
-        os << '\n';
-    }
+    else if (t->m_parent)
+        os << "created by task " << t->m_parent << '\n';
     os << '\n';
 }
 

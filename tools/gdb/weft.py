@@ -92,8 +92,9 @@ class TaskHeaderPrinter:
 
     def to_string(self):
         v = self.val
+        parent = int(v["m_parent"])
         return "task %d [%s] created by %s" % (
-            int(v["m_id"]), _state(v), _location(v["m_created"]) or "weft::run")
+            int(v["m_id"]), _state(v), ("task %d" % parent) if parent else "weft::run")
 
 
 class TaskPrinter:
