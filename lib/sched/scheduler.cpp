@@ -873,10 +873,23 @@ bool on_worker_thread() noexcept { return t_worker != nullptr; }
 
 bool runtime_running() noexcept { return g_sched.load(std::memory_order_acquire) != nullptr; }
 
+// Threads outside the workers that are inside ready() right now: the
+// runtime is not freed while any is (it may be waking a worker's reactor).
+// Counted before g_sched is read, so that runtime_stop, which clears
+// g_sched and then waits for the count to drop, never frees a scheduler
+// that such a thread still uses.
+std::atomic<int> g_foreign_readiers{0};
+
 void ready(task_header* t) noexcept
 {
-    if (auto s = g_sched.load(std::memory_order_acquire))
+    if (worker* w = t_worker) {
+        w->m_sched->ready(t);
+        return;
+    }
+    g_foreign_readiers.fetch_add(1, std::memory_order_seq_cst);
+    if (auto s = g_sched.load(std::memory_order_seq_cst))
         s->ready(t);
+    g_foreign_readiers.fetch_sub(1, std::memory_order_release);
 }
 
 void spawn(task_header* t)
@@ -1042,7 +1055,8 @@ void runtime_stop() noexcept
         return;
     uninstall_sigquit();
     s->stop();
-    g_sched.store(nullptr, std::memory_order_release);
+    g_sched.store(nullptr, std::memory_order_seq_cst);
+    spin_until([] { return g_foreign_readiers.load(std::memory_order_acquire) == 0; });
     delete s;
 }
 
