@@ -1,10 +1,16 @@
 // The reactor: what a worker sleeps in when it has nothing to run.
 #pragma once
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 
+#include <weft/detail/io_wait.hpp>
+
 namespace weft::detail {
+
+enum class reactor_kind { io_uring, epoll };
 
 /// One per worker. The worker parks inside wait(), so wake-ups from other
 /// threads, I/O completions and the earliest timer deadline share one
@@ -26,13 +32,32 @@ public:
     virtual void wake() noexcept = 0;
 
     virtual const char* name() const noexcept = 0;
+    virtual reactor_kind kind() const noexcept = 0;
+
+    /// Without sleeping: submits queued I/O, turns cancel requests into
+    /// kernel cancellations and delivers the completions that arrived
+    /// (readying their tasks). Owner thread only.
+    virtual void poll() noexcept = 0;
+
+    /// True when poll() may have something to do: I/O in flight or queued.
+    /// Owner thread only; cheap.
+    virtual bool io_busy() const noexcept = 0;
+
+    /// I/O operations in flight; any thread (deadlock detection).
+    virtual std::size_t pending_io() const noexcept = 0;
+
+    /// On the owner thread as its worker exits: cancels every operation in
+    /// flight and waits for the kernel to let go of them, delivering none
+    /// (their tasks are destroyed next).
+    virtual void quiesce() noexcept = 0;
 };
+
+/// The reactor of the calling worker thread, or nullptr on other threads.
+reactor* current_reactor() noexcept;
 
 /// Nanoseconds from now until deadline, 0 if it has passed: the timeout of
 /// a reactor wait.
 std::int64_t ns_until(std::int64_t deadline) noexcept;
-
-enum class reactor_kind { io_uring, epoll };
 
 /// The backend of this process, decided once: WEFT_REACTOR=epoll or
 /// io_uring forces one; otherwise io_uring when the kernel lets this process

@@ -357,10 +357,15 @@ task_header* worker::find_runnable() noexcept
         if (++m_tick % k_clock_interval == 0)
             g_coarse_ms.store(coarse_ms(), std::memory_order_relaxed);
         fire_timers();
-        if (m_tick % k_global_poll_interval == 0 &&
-            s.m_gq_size.load(std::memory_order_relaxed) != 0) {
-            if (auto t = s.global_get(this))
-                return t;
+        if (m_tick % k_global_poll_interval == 0) {
+            // Busy for a while: let I/O completions in (and submit what
+            // the tasks since the last poll queued).
+            if (m_reactor->io_busy())
+                m_reactor->poll();
+            if (s.m_gq_size.load(std::memory_order_relaxed) != 0) {
+                if (auto t = s.global_get(this))
+                    return t;
+            }
         }
         if (m_streak < k_runnext_streak_max || m_runq.empty()) {
             if (auto t = take_runnext()) {
@@ -375,6 +380,16 @@ task_header* worker::find_runnable() noexcept
             return t;
         if (s.m_gq_size.load(std::memory_order_relaxed) != 0) {
             if (auto t = s.global_get(this))
+                return t;
+        }
+        // Out of local work: submit this turn's I/O in one go and take the
+        // completions that are in (Go's findrunnable polls the network
+        // before stealing, too).
+        if (m_reactor->io_busy()) {
+            m_reactor->poll();
+            if (auto t = take_runnext())
+                return t;
+            if (auto t = m_runq.pop())
                 return t;
         }
 
@@ -464,12 +479,18 @@ void worker::loop() noexcept
         t->m_wait.store(nullptr, std::memory_order_relaxed);
         t_current = t;
         t->m_resume.resume();
+        // Between tasks no task is current: timers fired and I/O delivered
+        // from here on (which may spawn) must not see a finished one.
+        t_current = nullptr;
         m_slice.store(nullptr, std::memory_order_release);
     }
     if (m_watching) {
         m_watching = false;
         m_sched->m_watcher.store(nullptr, std::memory_order_seq_cst);
     }
+    // The tasks still waiting for I/O are destroyed after the workers
+    // stop: the kernel must be done with their buffers first.
+    m_reactor->quiesce();
     t_current = nullptr;
     t_worker = nullptr;
 }
@@ -725,7 +746,12 @@ bool scheduler::stuck() noexcept
         if (m_npidle.load(std::memory_order_seq_cst) != m_n || m_gq_head)
             return false;
     }
-    // A pending timer will wake a task (Go's checkdead looks at timers too).
+    // A pending timer will wake a task (Go's checkdead looks at timers
+    // too), and so will I/O in flight. Every worker is on the idle list, so
+    // each has made its reactor (before it listed itself under m_lock).
+    for (auto& w : m_workers)
+        if (w->m_reactor->pending_io() != 0)
+            return false;
     return !any_work_visible() && earliest_timer() == INT64_MAX && live_user_tasks() != 0;
 }
 
@@ -868,6 +894,8 @@ void scheduler::drop_timers(timer_heap& h) noexcept
 // ------------------------------------------------------------ entry points
 
 task_header* current_task() noexcept { return t_current; }
+
+reactor* current_reactor() noexcept { return t_worker ? t_worker->m_reactor.get() : nullptr; }
 
 bool on_worker_thread() noexcept { return t_worker != nullptr; }
 

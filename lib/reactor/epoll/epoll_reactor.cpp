@@ -3,6 +3,9 @@
 // it. Wake-ups come through an eventfd registered level-triggered; waits
 // with a deadline use epoll_pwait2's nanosecond timeout.
 //
+// Sockets are not in this set: they are in the net poller's epoll, which is
+// nested here (data 1), so an idle worker wakes when a socket is ready.
+//
 // Invariants: m_epoll_fd and m_event_fd live as long as the reactor; only
 // the owner waits, anyone writes m_event_fd.
 
@@ -15,6 +18,7 @@
 #include <unistd.h>
 
 #include "../reactor.hpp"
+#include "net_poller.hpp"
 
 namespace weft::detail {
 
@@ -37,6 +41,13 @@ public:
         ev.events = EPOLLIN;
         ev.data.u64 = 0;
         if (::epoll_ctl(m_epoll_fd, EPOLL_CTL_ADD, m_event_fd, &ev) < 0) {
+            int e = errno;
+            ::close(m_event_fd);
+            ::close(m_epoll_fd);
+            throw std::system_error(e, std::system_category(), "weft: epoll_ctl");
+        }
+        ev.data.u64 = k_net_tag;
+        if (::epoll_ctl(m_epoll_fd, EPOLL_CTL_ADD, m_net.fd(), &ev) < 0) {
             int e = errno;
             ::close(m_event_fd);
             ::close(m_epoll_fd);
@@ -73,6 +84,8 @@ public:
             if (evs[i].data.u64 == 0) {
                 std::uint64_t v;
                 [[maybe_unused]] auto r = ::read(m_event_fd, &v, sizeof v);
+            } else if (evs[i].data.u64 == k_net_tag) {
+                m_net.poll();
             }
         }
     }
@@ -84,8 +97,21 @@ public:
     }
 
     const char* name() const noexcept override { return "epoll"; }
+    reactor_kind kind() const noexcept override { return reactor_kind::epoll; }
+
+    void poll() noexcept override
+    {
+        if (m_net.waiters())
+            m_net.poll();
+    }
+    bool io_busy() const noexcept override { return m_net.waiters() != 0; }
+    std::size_t pending_io() const noexcept override { return m_net.waiters(); }
+    // Operations wait in user space here: nothing of theirs is in the kernel.
+    void quiesce() noexcept override {}
 
 private:
+    static constexpr std::uint64_t k_net_tag = 1;
+    net_poller& m_net = net_poller::instance();
     int m_epoll_fd = -1;
     int m_event_fd = -1;
     bool m_have_pwait2 = true;

@@ -1,102 +1,41 @@
-// The io_uring reactor: one ring per worker, set up with the most
-// restrictive flags the kernel accepts (a ring entered only by its worker
-// lets the kernel defer completion work to that thread's wait).
+// The io_uring reactor.
 //
 // Wake-ups: an eventfd with one read always queued on the ring. wake()
 // writes the eventfd, the read completes, and the owner's wait returns; the
 // owner queues a new read before it sleeps again.
 //
 // Invariants (all fields are owner-only except m_event_fd, which wake()
-// writes from any thread):
+// writes from any thread, m_cancels, which cancel() pushes onto from any
+// thread, and m_inflight, read anywhere):
 //   m_read_queued: a read of m_event_fd is queued on the ring (submitted or
 //   about to be with the next enter).
+//   m_inflight: submissions tracked with track() whose final CQE has not
+//   been reaped.
+//
+// Cancellation (io_completion::m_state): cancel() sets k_cancel_wanted and,
+// unless the current submission already completed, k_cancel_queued, and
+// pushes the operation on m_cancels. The owner's reap sets k_completed and
+// hands the operation back only if it is not queued; drain_cancels clears
+// k_cancel_queued and either submits a kernel cancel (still running) or
+// hands it back (it completed while queued). So an operation is handed back
+// once, and never while m_cancels still points at it.
+
+#include "uring_reactor.hpp"
 
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 
-#include <liburing.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
-
-#include "../reactor.hpp"
 
 namespace weft::detail {
 
 namespace {
 
-constexpr unsigned k_entries = 256;
+constexpr unsigned k_entries = 1024;
 constexpr std::uint64_t k_wake_tag = 1;
-
-class uring_reactor final : public reactor {
-public:
-    uring_reactor(io_uring ring, int event_fd) noexcept : m_ring(ring), m_event_fd(event_fd) {}
-    ~uring_reactor() override
-    {
-        io_uring_queue_exit(&m_ring);
-        ::close(m_event_fd);
-    }
-
-    void wait(std::int64_t deadline) noexcept override
-    {
-        if (!m_read_queued)
-            queue_read();
-        io_uring_cqe* cqe = nullptr;
-        if (deadline == INT64_MAX) {
-            io_uring_submit_and_wait(&m_ring, 1);
-        } else {
-            std::int64_t rel = ns_until(deadline);
-            __kernel_timespec ts{};
-            ts.tv_sec = rel / 1'000'000'000;
-            ts.tv_nsec = rel % 1'000'000'000;
-            io_uring_submit_and_wait_timeout(&m_ring, &cqe, 1, &ts, nullptr);
-        }
-        reap();
-    }
-
-    void wake() noexcept override
-    {
-        std::uint64_t one = 1;
-        // EAGAIN means the counter is saturated: a wake-up is pending anyway.
-        [[maybe_unused]] auto r = ::write(m_event_fd, &one, sizeof one);
-    }
-
-    const char* name() const noexcept override { return "io_uring"; }
-
-private:
-    void queue_read() noexcept
-    {
-        io_uring_sqe* sqe = io_uring_get_sqe(&m_ring);
-        if (!sqe) {
-            io_uring_submit(&m_ring);
-            sqe = io_uring_get_sqe(&m_ring);
-            if (!sqe)
-                return;
-        }
-        io_uring_prep_read(sqe, m_event_fd, &m_counter, sizeof m_counter, 0);
-        io_uring_sqe_set_data64(sqe, k_wake_tag);
-        m_read_queued = true;
-    }
-
-    void reap() noexcept
-    {
-        io_uring_cqe* cqe;
-        unsigned head;
-        unsigned n = 0;
-        io_uring_for_each_cqe(&m_ring, head, cqe)
-        {
-            if (io_uring_cqe_get_data64(cqe) == k_wake_tag)
-                m_read_queued = false;
-            ++n;
-        }
-        io_uring_cq_advance(&m_ring, n);
-    }
-
-    io_uring m_ring;
-    int m_event_fd;
-    std::uint64_t m_counter = 0;
-    bool m_read_queued = false;
-};
+constexpr std::uint64_t k_cancel_tag = 2;
 
 bool setup_ring(io_uring& ring, unsigned flags, int& error) noexcept
 {
@@ -112,6 +51,181 @@ bool setup_ring(io_uring& ring, unsigned flags, int& error) noexcept
 }
 
 } // namespace
+
+uring_reactor::uring_reactor(io_uring ring, int event_fd) noexcept
+    : m_ring(ring), m_event_fd(event_fd)
+{
+}
+
+uring_reactor::~uring_reactor()
+{
+    io_uring_queue_exit(&m_ring);
+    ::close(m_event_fd);
+}
+
+void uring_reactor::wait(std::int64_t deadline) noexcept
+{
+    drain_cancels();
+    if (!m_read_queued)
+        queue_read();
+    io_uring_cqe* cqe = nullptr;
+    if (deadline == INT64_MAX) {
+        io_uring_submit_and_wait(&m_ring, 1);
+    } else {
+        std::int64_t rel = ns_until(deadline);
+        __kernel_timespec ts{};
+        ts.tv_sec = rel / 1'000'000'000;
+        ts.tv_nsec = rel % 1'000'000'000;
+        io_uring_submit_and_wait_timeout(&m_ring, &cqe, 1, &ts, nullptr);
+    }
+    reap();
+}
+
+void uring_reactor::wake() noexcept
+{
+    std::uint64_t one = 1;
+    // EAGAIN means the counter is saturated: a wake-up is pending anyway.
+    [[maybe_unused]] auto r = ::write(m_event_fd, &one, sizeof one);
+}
+
+void uring_reactor::poll() noexcept
+{
+    drain_cancels();
+    // One enter submits what is queued and runs the completion work the
+    // kernel deferred to this thread.
+    io_uring_submit_and_get_events(&m_ring);
+    reap();
+}
+
+io_uring_sqe* uring_reactor::sqe() noexcept
+{
+    for (;;) {
+        if (io_uring_sqe* s = io_uring_get_sqe(&m_ring))
+            return s;
+        // Full: submit what is queued. Completions are reaped by the
+        // caller's next poll or wait; the kernel buffers them meanwhile.
+        io_uring_submit(&m_ring);
+    }
+}
+
+void uring_reactor::cancel(io_completion* c) noexcept
+{
+    std::uint32_t s = c->m_state.load(std::memory_order_acquire);
+    for (;;) {
+        std::uint32_t want = s | io_completion::k_cancel_wanted;
+        if (!(s & io_completion::k_completed))
+            want |= io_completion::k_cancel_queued;
+        if (c->m_state.compare_exchange_weak(s, want, std::memory_order_acq_rel,
+                                             std::memory_order_acquire))
+            break;
+    }
+    if (s & io_completion::k_completed)
+        return; // the owner hands it back anyway
+    io_completion* head = m_cancels.load(std::memory_order_relaxed);
+    do {
+        c->m_cancel_next = head;
+    } while (!m_cancels.compare_exchange_weak(head, c, std::memory_order_release,
+                                              std::memory_order_relaxed));
+    wake();
+}
+
+void uring_reactor::drain_cancels() noexcept
+{
+    if (!m_cancels.load(std::memory_order_relaxed))
+        return;
+    io_completion* c = m_cancels.exchange(nullptr, std::memory_order_acquire);
+    while (c) {
+        io_completion* next = c->m_cancel_next;
+        auto prev = c->m_state.fetch_and(~io_completion::k_cancel_queued,
+                                         std::memory_order_acq_rel);
+        if (prev & io_completion::k_completed) {
+            c->m_complete(c);
+        } else {
+            io_uring_sqe* s = sqe();
+            io_uring_prep_cancel64(s, reinterpret_cast<std::uintptr_t>(c), 0);
+            io_uring_sqe_set_data64(s, k_cancel_tag);
+        }
+        c = next;
+    }
+}
+
+void uring_reactor::reap() noexcept
+{
+    // Completions may submit new work (a partial send goes on) and may be
+    // many: take them in batches, advancing the ring before handing each
+    // batch back.
+    io_completion* done[64];
+    for (;;) {
+        io_uring_cqe* cqe;
+        unsigned head;
+        unsigned n = 0;
+        unsigned k = 0;
+        io_uring_for_each_cqe(&m_ring, head, cqe)
+        {
+            ++n;
+            std::uint64_t tag = io_uring_cqe_get_data64(cqe);
+            if (tag == k_wake_tag) {
+                m_read_queued = false;
+            } else if (tag != k_cancel_tag) {
+                auto c = reinterpret_cast<io_completion*>(tag);
+                c->m_res = cqe->res;
+                c->m_cqe_flags = cqe->flags;
+                if (!(cqe->flags & IORING_CQE_F_MORE))
+                    m_inflight.store(m_inflight.load(std::memory_order_relaxed) - 1,
+                                     std::memory_order_relaxed);
+                auto prev = c->m_state.fetch_or(io_completion::k_completed,
+                                                std::memory_order_acq_rel);
+                if (!(prev & io_completion::k_cancel_queued))
+                    done[k++] = c;
+            }
+            if (k == 64)
+                break;
+        }
+        io_uring_cq_advance(&m_ring, n);
+        for (unsigned i = 0; i < k; ++i)
+            done[i]->m_complete(done[i]);
+        if (k < 64)
+            return;
+    }
+}
+
+void uring_reactor::queue_read() noexcept
+{
+    io_uring_sqe* s = sqe();
+    io_uring_prep_read(s, m_event_fd, &m_counter, sizeof m_counter, 0);
+    io_uring_sqe_set_data64(s, k_wake_tag);
+    m_read_queued = true;
+}
+
+void uring_reactor::quiesce() noexcept
+{
+    // Cancel requests still listed need no answer: every operation goes.
+    m_cancels.store(nullptr, std::memory_order_relaxed);
+    if (m_inflight.load(std::memory_order_relaxed) == 0)
+        return;
+    io_uring_sqe* s = sqe();
+    io_uring_prep_cancel64(s, 0, IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data64(s, k_cancel_tag);
+    // The wake-up read is cancelled too; its CQE is not counted.
+    const std::int64_t give_up = now_ns() + 2'000'000'000;
+    while (m_inflight.load(std::memory_order_relaxed) != 0 && now_ns() < give_up) {
+        __kernel_timespec ts{0, 50'000'000};
+        io_uring_cqe* cqe = nullptr;
+        io_uring_submit_and_wait_timeout(&m_ring, &cqe, 1, &ts, nullptr);
+        io_uring_cqe* c;
+        unsigned head;
+        unsigned n = 0;
+        io_uring_for_each_cqe(&m_ring, head, c)
+        {
+            ++n;
+            std::uint64_t tag = io_uring_cqe_get_data64(c);
+            if (tag != k_wake_tag && tag != k_cancel_tag && !(c->flags & IORING_CQE_F_MORE))
+                m_inflight.store(m_inflight.load(std::memory_order_relaxed) - 1,
+                                 std::memory_order_relaxed);
+        }
+        io_uring_cq_advance(&m_ring, n);
+    }
+}
 
 std::unique_ptr<reactor> make_uring_reactor(int& error)
 {

@@ -1,0 +1,80 @@
+// The io_uring reactor, visible to the I/O code of lib/net.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include <liburing.h>
+
+#include "../reactor.hpp"
+
+namespace weft::detail {
+
+/// One ring per worker, set up with the most restrictive flags the kernel
+/// accepts (a ring entered only by its worker lets the kernel defer
+/// completion work to that thread's wait).
+///
+/// Submissions are batched: an operation's SQE waits in the ring until the
+/// worker runs out of tasks (poll() before it looks elsewhere for work,
+/// wait() when it parks) or until its periodic poll, so one enter submits a
+/// whole loop turn's I/O and collects its completions.
+///
+/// Thread safety: everything on the owner thread, except wake() and
+/// cancel() (any thread) and pending_io() (any thread, approximate).
+class uring_reactor final : public reactor {
+public:
+    uring_reactor(io_uring ring, int event_fd) noexcept;
+    ~uring_reactor() override;
+
+    void wait(std::int64_t deadline) noexcept override;
+    void wake() noexcept override;
+    const char* name() const noexcept override { return "io_uring"; }
+    reactor_kind kind() const noexcept override { return reactor_kind::io_uring; }
+    void poll() noexcept override;
+    bool io_busy() const noexcept override
+    {
+        return m_inflight.load(std::memory_order_relaxed) != 0 ||
+               m_cancels.load(std::memory_order_relaxed) != nullptr;
+    }
+    std::size_t pending_io() const noexcept override
+    {
+        return m_inflight.load(std::memory_order_relaxed);
+    }
+    void quiesce() noexcept override;
+
+    /// An SQE to fill in, never null: when the submission queue is full,
+    /// submits what it holds first. Owner thread.
+    io_uring_sqe* sqe() noexcept;
+
+    /// Marks sqe as c's submission: its CQE goes to c. Owner thread.
+    void track(io_uring_sqe* sqe, io_completion* c) noexcept
+    {
+        c->m_owner = this;
+        c->m_state.fetch_and(~io_completion::k_completed, std::memory_order_relaxed);
+        io_uring_sqe_set_data(sqe, c);
+        m_inflight.store(m_inflight.load(std::memory_order_relaxed) + 1,
+                         std::memory_order_relaxed);
+    }
+
+    /// Asks for c (submitted to this reactor) to be cancelled; any thread.
+    /// c still completes through m_complete, with -ECANCELED or with its
+    /// result if it finished first.
+    void cancel(io_completion* c) noexcept;
+
+private:
+    void reap() noexcept;
+    void drain_cancels() noexcept;
+    void queue_read() noexcept;
+
+    io_uring m_ring;
+    int m_event_fd;
+    std::uint64_t m_counter = 0;
+    bool m_read_queued = false;
+    // Written by the owner only; atomic for pending_io()'s readers.
+    std::atomic<std::size_t> m_inflight{0};
+    // Cancel requests from any thread, a Treiber stack through
+    // io_completion::m_cancel_next; the owner takes it whole.
+    std::atomic<io_completion*> m_cancels{nullptr};
+};
+
+} // namespace weft::detail

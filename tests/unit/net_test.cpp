@@ -1,0 +1,339 @@
+#include <weft/net/tcp.hpp>
+
+#include <weft/chan.hpp>
+#include <weft/context.hpp>
+#include <weft/runtime.hpp>
+#include <weft/sync.hpp>
+#include <weft/time.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// Echoes every byte back until the client shuts its side down.
+weft::task<> echo(weft::net::tcp_stream s)
+{
+    char buf[4096];
+    for (;;) {
+        std::size_t n = co_await s.read_some(std::span<char>(buf));
+        if (n == 0)
+            co_return;
+        co_await s.write_all(std::string_view(buf, n));
+    }
+}
+
+weft::task<> echo_server(weft::net::tcp_listener& l)
+{
+    for (;;) {
+        weft::net::tcp_stream s;
+        try {
+            s = co_await l.accept();
+        } catch (const weft::net::closed&) {
+            co_return;
+        }
+        weft::go(echo, std::move(s));
+    }
+}
+
+// Reads until `want` bytes arrived or the stream ended.
+weft::task<std::string> read_n(weft::net::tcp_stream& s, std::size_t want)
+{
+    std::string out;
+    char buf[4096];
+    while (out.size() < want) {
+        std::size_t n = co_await s.read_some(std::span<char>(buf, std::min(sizeof buf, want - out.size())));
+        if (n == 0)
+            break;
+        out.append(buf, n);
+    }
+    co_return out;
+}
+
+} // namespace
+
+TEST_CASE("a listener on port 0 reports the port it got")
+{
+    weft::run([]() -> weft::task<> {
+        auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        CHECK(l.port() != 0);
+        CHECK(l.local_address() == "127.0.0.1:" + std::to_string(l.port()));
+        co_return;
+    });
+}
+
+TEST_CASE("bad addresses are invalid_argument")
+{
+    CHECK_THROWS_AS(weft::net::tcp_listener::listen("127.0.0.1"), std::invalid_argument);
+    CHECK_THROWS_AS(weft::net::tcp_listener::listen("127.0.0.1:99999"), std::invalid_argument);
+    CHECK_THROWS_AS(weft::net::tcp_listener::listen("example.com:80"), std::invalid_argument);
+    CHECK_THROWS_AS(weft::net::tcp_listener::listen("[::1:80"), std::invalid_argument);
+}
+
+TEST_CASE("echo round trips with many concurrent clients")
+{
+    for (unsigned w : weft_test::worker_counts) {
+        CAPTURE(w);
+        std::atomic<int> good{0};
+        constexpr int clients = 64;
+        weft::run(weft::runtime_options{.workers = w}, [&]() -> weft::task<> {
+            auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+            const std::string addr = l.local_address();
+            auto server = weft::go(echo_server, std::ref(l));
+            weft::wait_group wg;
+            for (int c = 0; c < clients; ++c) {
+                wg.go([&, c]() -> weft::task<> {
+                    auto s = co_await weft::net::dial(addr);
+                    // Large enough to need several reads and partial sends.
+                    std::string msg(100'000 + c, static_cast<char>('a' + c % 26));
+                    auto reader = weft::go([&s, n = msg.size()]() -> weft::task<std::string> {
+                        co_return co_await read_n(s, n);
+                    });
+                    co_await s.write_all(msg);
+                    std::string back = co_await reader;
+                    if (back == msg)
+                        good.fetch_add(1);
+                });
+            }
+            co_await wg.wait();
+            l.close();
+            co_await server;
+        });
+        CHECK(good.load() == clients);
+    }
+}
+
+TEST_CASE("read_some returns 0 at the end of the stream")
+{
+    weft::run([]() -> weft::task<> {
+        auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        auto accepted = weft::go([&]() -> weft::task<weft::net::tcp_stream> { co_return co_await l.accept(); });
+        auto c = co_await weft::net::dial(l.local_address());
+        auto s = co_await accepted;
+        CHECK(s.remote_address() == c.local_address());
+        co_await c.write_all(std::string_view("bye"));
+        c.shutdown_write();
+        CHECK(co_await read_n(s, 10) == "bye");
+        char b[8];
+        CHECK(co_await s.read_some(std::span<char>(b)) == 0);
+    });
+}
+
+TEST_CASE("dial to a closed port throws connection refused")
+{
+    weft::run([]() -> weft::task<> {
+        auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        std::string addr = l.local_address();
+        l.close();
+        try {
+            (void)co_await weft::net::dial(addr);
+            FAIL("dial succeeded");
+        } catch (const std::system_error& e) {
+            CHECK(e.code().value() == ECONNREFUSED);
+        }
+    });
+}
+
+TEST_CASE("IPv6 loopback works")
+{
+    weft::run([]() -> weft::task<> {
+        weft::net::tcp_listener l;
+        try {
+            l = weft::net::tcp_listener::listen("[::1]:0");
+        } catch (const std::system_error&) {
+            co_return; // no IPv6 on this machine
+        }
+        CHECK(l.local_address().starts_with("[::1]:"));
+        auto server = weft::go(echo_server, std::ref(l));
+        auto c = co_await weft::net::dial(l.local_address());
+        co_await c.write_all(std::string_view("six"));
+        CHECK(co_await read_n(c, 3) == "six");
+        l.close();
+        co_await server;
+    });
+}
+
+TEST_CASE("closing a listener ends a pending accept with net::closed")
+{
+    weft::run([]() -> weft::task<> {
+        auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        auto acc = weft::go([&]() -> weft::task<bool> {
+            try {
+                (void)co_await l.accept();
+            } catch (const weft::net::closed&) {
+                co_return true;
+            }
+            co_return false;
+        });
+        co_await weft::sleep_for(20ms);
+        l.close();
+        CHECK(co_await acc);
+        CHECK_FALSE(l.is_open());
+        CHECK_THROWS_AS((void)co_await l.accept(), weft::net::closed);
+    });
+}
+
+TEST_CASE("closing a stream ends a pending read in another task with net::closed")
+{
+    weft::run([]() -> weft::task<> {
+        auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        auto accepted = weft::go([&]() -> weft::task<weft::net::tcp_stream> { co_return co_await l.accept(); });
+        auto c = co_await weft::net::dial(l.local_address());
+        auto s = co_await accepted;
+        auto rd = weft::go([&]() -> weft::task<bool> {
+            char b[16];
+            try {
+                (void)co_await s.read_some(std::span<char>(b));
+            } catch (const weft::net::closed&) {
+                co_return true;
+            }
+            co_return false;
+        });
+        co_await weft::sleep_for(20ms);
+        s.close();
+        CHECK(co_await rd);
+    });
+}
+
+TEST_CASE("a cancelled context ends a pending read promptly, and the stream stays usable")
+{
+    weft::run([]() -> weft::task<> {
+        auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        auto server = weft::go(echo_server, std::ref(l));
+        auto c = co_await weft::net::dial(l.local_address());
+        auto [ctx, cancel] = weft::with_timeout(weft::background(), 30ms);
+        auto start = std::chrono::steady_clock::now();
+        auto rd = weft::go(ctx, [&]() -> weft::task<bool> {
+            char b[16];
+            try {
+                (void)co_await c.read_some(std::span<char>(b));
+            } catch (const weft::canceled_error& e) {
+                co_return e.code() == weft::errc::deadline_exceeded;
+            }
+            co_return false;
+        });
+        CHECK(co_await rd);
+        CHECK(std::chrono::steady_clock::now() - start < 2s);
+        cancel();
+        // Nothing was lost: the stream still echoes.
+        co_await c.write_all(std::string_view("still here"));
+        CHECK(co_await read_n(c, 10) == "still here");
+        l.close();
+        co_await server;
+    });
+}
+
+TEST_CASE("a cancelled context ends a pending accept with canceled_error")
+{
+    weft::run([]() -> weft::task<> {
+        auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        auto [ctx, cancel] = weft::with_cancel(weft::background());
+        auto acc = weft::go(ctx, [&]() -> weft::task<bool> {
+            try {
+                (void)co_await l.accept();
+            } catch (const weft::canceled_error&) {
+                co_return true;
+            }
+            co_return false;
+        });
+        co_await weft::sleep_for(10ms);
+        cancel();
+        CHECK(co_await acc);
+        // The listener still accepts.
+        auto acc2 = weft::go([&]() -> weft::task<weft::net::tcp_stream> { co_return co_await l.accept(); });
+        auto c = co_await weft::net::dial(l.local_address());
+        auto s = co_await acc2;
+        CHECK(s.is_open());
+    });
+}
+
+TEST_CASE("accept survives running out of descriptors")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        const std::string addr = l.local_address();
+        rlimit old{};
+        getrlimit(RLIMIT_NOFILE, &old);
+        // Fill the descriptor table up to a low limit.
+        rlimit low = old;
+        low.rlim_cur = 64;
+        REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+        std::vector<int> hogs;
+        for (;;) {
+            int fd = ::dup(0);
+            if (fd < 0)
+                break;
+            hogs.push_back(fd);
+        }
+        // One descriptor for the client socket.
+        ::close(hogs.back());
+        hogs.pop_back();
+        auto client = weft::go([addr]() -> weft::task<weft::net::tcp_stream> { co_return co_await weft::net::dial(addr); });
+        auto c = co_await client;
+        bool emfile = false;
+        try {
+            (void)co_await l.accept();
+        } catch (const std::system_error& e) {
+            emfile = e.code().value() == EMFILE;
+        }
+        CHECK(emfile);
+        for (int fd : hogs)
+            ::close(fd);
+        setrlimit(RLIMIT_NOFILE, &old);
+        // The queued connection is accepted once descriptors are free.
+        auto s = co_await l.accept();
+        co_await c.write_all(std::string_view("x"));
+        CHECK(co_await read_n(s, 1) == "x");
+    });
+}
+
+TEST_CASE("operations on a default-constructed stream throw net::closed")
+{
+    weft::run([]() -> weft::task<> {
+        weft::net::tcp_stream s;
+        char b[4];
+        CHECK_THROWS_AS((void)co_await s.read_some(std::span<char>(b)), weft::net::closed);
+        CHECK_THROWS_AS(co_await s.write_all(std::string_view("x")), weft::net::closed);
+        CHECK_THROWS_AS((void)s.remote_address(), weft::net::closed);
+    });
+}
+
+TEST_CASE("a task blocked in I/O is not a deadlock")
+{
+    weft::run(weft::runtime_options{.workers = 2, .detect_deadlock = true}, []() -> weft::task<> {
+        auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        const unsigned short port = l.port();
+        // Every task waits for I/O; the connection comes from another
+        // process, after the deadlock check would have fired.
+        pid_t child = ::fork();
+        if (child == 0) {
+            timespec ts{1, 500'000'000};
+            ::nanosleep(&ts, nullptr);
+            int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_port = htons(port);
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+            ::_exit(0);
+        }
+        REQUIRE(child > 0);
+        auto s = co_await l.accept();
+        CHECK(s.is_open());
+        int status = 0;
+        ::waitpid(child, &status, 0);
+    });
+}
