@@ -7,6 +7,7 @@
 #include <weft/errors.hpp>
 #include <weft/runtime.hpp>
 #include <weft/select.hpp>
+#include <weft/signal.hpp>
 #include <weft/rate_limiter.hpp>
 #include <weft/task.hpp>
 #include <weft/task_group.hpp>
