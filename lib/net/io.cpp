@@ -3,7 +3,9 @@
 // io_uring (the worker the task runs on has a ring): await_suspend queues
 // the operation's SQE on that ring and suspends; the ring's worker submits
 // it with the rest of its loop turn and, when the CQE arrives, resumes the
-// task (uring_done). A partial send is resubmitted from there, on the same
+// task (uring_done). A send first tries the system call directly (it
+// usually fits in the socket buffer); what is left goes through the ring,
+// and a partial completion is resubmitted from uring_done, on the same
 // ring, until everything is sent. Cancellation (the task's context) asks
 // the ring to cancel the operation; the operation still completes through
 // its CQE, so the kernel is done with the buffer before the task resumes.
@@ -266,6 +268,11 @@ struct io_wait_access {
         reactor* r = current_reactor();
 #if defined(WEFT_HAVE_URING)
         if (r && r->kind() == reactor_kind::io_uring) {
+            // A send usually fits in the socket buffer: one system call now
+            // costs less than a trip through the ring and a suspension.
+            // Whatever does not fit goes through the ring.
+            if (w->m_kind == io_wait::kind::send_all && attempt(w))
+                return false;
             auto ur = static_cast<uring_reactor*>(r);
             w->m_owner = ur;
             w->io_completion::m_complete = &uring_done;

@@ -1,0 +1,3 @@
+module weft/tools/bench/net/go
+
+go 1.19
