@@ -15,12 +15,21 @@
 //   - method is a token, the target is non-empty and has no whitespace or
 //     CTL, the version is exactly HTTP/1.0 or HTTP/1.1 (other HTTP/x.y ->
 //     505);
-//   - Content-Length is one or more decimal digits with no sign; several
-//     Content-Length fields (or one with a list) must all agree, else 400;
+//   - Content-Length is one or more decimal digits with no sign, at most
+//     2^63 - 1; several Content-Length fields (or one with a list) must all
+//     agree, else 400;
 //   - Transfer-Encoding together with Content-Length is 400; a
 //     Transfer-Encoding whose final coding is not "chunked" is 501 (HTTP/1.1)
-//     or 400 (HTTP/1.0); "chunked" applied twice is 400;
-//   - HTTP/1.1 without exactly one Host field is 400;
+//     or 400 (HTTP/1.0); "chunked" applied twice is 400; codings are bare
+//     tokens (a parameter is 400); HTTP/1.0 with chunked is read but not
+//     kept alive (RFC 9112 section 6.1);
+//   - HTTP/1.1 without exactly one Host field is 400, and so is more than
+//     one Host or a Host with characters no authority has, in any version;
+//   - Connection and Proxy-Connection are lists of tokens, else 400;
+//   - chunk sizes have at most 16 hex digits; extensions have no
+//     whitespace; trailers follow the field rules above and may not be
+//     Content-Length, Transfer-Encoding, Host, Connection or
+//     Proxy-Connection;
 //   - a head longer than limits.max_head_bytes before its end is found is
 //     431, more than limits.max_fields fields is 431.
 #pragma once
@@ -90,10 +99,10 @@ parse_result parse_request_head(std::string_view buf, request_head& head,
 class chunked_decoder {
 public:
     struct result {
-        std::size_t consumed = 0;  // bytes of input used, framing included
-        std::string_view data;     // body bytes found (a view into the input)
-        bool done = false;         // the last chunk and trailers are complete
-        bool error = false;        // malformed framing: answer 400, close
+        std::size_t consumed = 0; // bytes of input used, framing included
+        std::string_view data;    // body bytes found (a view into the input)
+        bool done = false;        // the last chunk and trailers are complete
+        bool error = false;       // malformed framing: answer 400, close
         const char* reason = "";
     };
 
@@ -104,12 +113,51 @@ public:
     result decode(std::string_view in) noexcept;
 
 private:
-    enum class state : std::uint8_t { size, size_lf, data, data_cr, data_lf, trailer, done, error };
+    // The byte the decoder expects next. Every input byte is consumed as it
+    // is read, so a line split across calls needs no buffering: the state
+    // (with the counters below) is all that is left of it.
+    enum class state : std::uint8_t {
+        size,             // chunk-size hex digits
+        size_lf,          // the LF ending a chunk-size line
+        ext_name_start,   // after ';' in a chunk extension
+        ext_name,         // inside an extension name
+        ext_value_start,  // after '='
+        ext_token,        // inside a token value
+        ext_quoted,       // inside a quoted-string value
+        ext_quoted_pair,  // after '\' in a quoted-string
+        ext_after_quoted, // after the closing '"'
+        data,             // chunk data
+        data_cr,          // the CR after chunk data
+        data_lf,          // the LF after chunk data
+        trailer,          // the start of a trailer line (or of the final CRLF)
+        trailer_name,     // inside a trailer field name
+        trailer_value,    // inside a trailer field value
+        trailer_lf,       // the LF ending a trailer field line
+        trailer_end_lf,   // the LF of the final CRLF
+        done,
+        error
+    };
+
+    // Trailers may not carry what frames or routes the message (RFC 9110
+    // section 6.5.1); the longest such name is "transfer-encoding".
+    static constexpr std::size_t k_name_capacity = 17;
+    static constexpr std::size_t k_max_trailer_fields = 100;
+
+    void step(char c) noexcept;
+    void fail(const char* reason) noexcept;
+    void expect(char c, char want, state next, const char* reason) noexcept;
+    void end_of_element(char c, const char* reason) noexcept;
+    bool forbidden_trailer() const noexcept;
+
     state m_state = state::size;
     std::size_t m_max_line;
     std::size_t m_line_len = 0;
     std::uint64_t m_remaining = 0; // bytes left in the current chunk
-    // plus whatever else the implementation needs
+    std::uint8_t m_digits = 0;     // hex digits of the chunk size so far
+    std::uint8_t m_name_len = 0;   // of the trailer name; k_name_capacity + 1 when longer
+    std::size_t m_trailer_fields = 0;
+    char m_name[k_name_capacity] = {}; // the trailer name, lower-cased, while it fits
+    const char* m_reason = "";
 };
 
 } // namespace weft::http::detail
