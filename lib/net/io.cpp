@@ -306,18 +306,22 @@ struct io_wait_access {
                     return false;
                 }
             }
-            int armed = np.arm(d, direction(w->m_kind), w);
+            // Read before arming: once armed, an unregistered wait may be
+            // completed and its frame freed by a poller on another thread.
+            const bool registered = w->m_hook.registered();
+            const int dir = direction(w->m_kind);
+            int armed = np.arm(d, dir, w);
             if (armed == 0)
                 continue; // readiness came meanwhile: try again
             if (armed < 0) {
                 w->m_result = k_concurrent;
                 return false;
             }
-            if (!w->m_hook.registered())
+            if (!registered)
                 return true; // may be resumed already: hands off the frame
             // Cancelled before it was armed: the canceller found nothing
             // to withdraw, so withdraw here.
-            if (w->m_hook.scope()->cancelled() && np.withdraw(d, direction(w->m_kind), w)) {
+            if (w->m_hook.scope()->cancelled() && np.withdraw(d, dir, w)) {
                 w->m_hook.set_canceled();
                 w->m_result = k_canceled;
                 return false;
