@@ -46,10 +46,11 @@ public:
     /// submits what it holds first. Owner thread.
     io_uring_sqe* sqe() noexcept;
 
-    /// Marks sqe as c's submission: its CQE goes to c. Owner thread.
+    /// Marks sqe as c's submission: its CQE goes to c. Owner thread; c's
+    /// m_owner must be this reactor already (set before c can be
+    /// cancelled, since cancel() reads it from other threads).
     void track(io_uring_sqe* sqe, io_completion* c) noexcept
     {
-        c->m_owner = this;
         c->m_state.fetch_and(~io_completion::k_completed, std::memory_order_relaxed);
         io_uring_sqe_set_data(sqe, c);
         m_inflight.store(m_inflight.load(std::memory_order_relaxed) + 1,
