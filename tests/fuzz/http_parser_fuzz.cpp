@@ -41,6 +41,12 @@
 //     keeps alive too (we also close on "close" with "keep-alive" and on
 //     Transfer-Encoding in 1.0); an upgrade we report Beast reports too.
 // A failed check prints what differed and aborts, which libFuzzer reports.
+//
+// To fuzz: configure with clang and -Dfuzz=true, then, from a scratch
+// directory so that new inputs do not land among the committed seeds, run
+// <build>/tests/http_parser_fuzz with -dict=<src>/tests/fuzz/http_request.dict
+// -max_len=4096 and the directories new_inputs/ (written to first) and
+// <src>/tests/fuzz/corpus/http_request/.
 
 #include "../../lib/http/parser.hpp"
 
