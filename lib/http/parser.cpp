@@ -436,30 +436,31 @@ parse_result parse_request_head(std::string_view buf, request_head& head,
     for (;;) {
         const auto* lf =
             static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(last - p)));
-        if (lf == nullptr) {
-            // The rest of the window is the start of a line: check what is
-            // there (less a CR that may be the start of its CRLF).
-            std::string_view partial(p, static_cast<std::size_t>(last - p));
-            if (!partial.empty() && partial.back() == '\r')
-                partial.remove_suffix(1);
+        std::string_view line(p, static_cast<std::size_t>((lf ? lf : last) - p));
+        // A final CR is the line's CRLF, or may become it.
+        const bool crlf = lf != nullptr && !line.empty() && line.back() == '\r';
+        if (!line.empty() && line.back() == '\r')
+            line.remove_suffix(1);
+        // Known as soon as a line that is not the end of the head starts.
+        if (request_line_done && !line.empty() && head.field_count == max_fields)
+            return error_result(bad("too many header fields", 431));
+        if (!crlf) {
+            // The start of a line, or one ended by a bare LF: its bytes are
+            // judged first, as they came first.
             failure f;
-            if (!request_line_done) {
-                f = scan_request_line(partial, false, head);
-            } else if (!partial.empty()) {
-                header_field unused;
-                f = scan_field_line(partial, false, head.field_count == 0, unused);
-                if (!f.reason && head.field_count == max_fields)
-                    f = bad("too many header fields", 431);
-            }
+            header_field unused;
+            if (!request_line_done)
+                f = scan_request_line(line, false, head);
+            else if (!line.empty())
+                f = scan_field_line(line, false, head.field_count == 0, unused);
             if (f.reason)
                 return error_result(f);
+            if (lf != nullptr)
+                return error_result(bad("bare LF"));
             if (buf.size() > limits.max_head_bytes)
                 return error_result(bad("head too long", 431));
             return {parse_status::incomplete};
         }
-        if (lf == p || lf[-1] != '\r')
-            return error_result(bad("bare LF"));
-        const std::string_view line(p, static_cast<std::size_t>(lf - 1 - p));
         p = lf + 1;
 
         if (!request_line_done) {
@@ -473,8 +474,6 @@ parse_result parse_request_head(std::string_view buf, request_head& head,
                 return error_result(f);
             return {parse_status::complete, static_cast<std::size_t>(p - first)};
         }
-        if (head.field_count == max_fields)
-            return error_result(bad("too many header fields", 431));
         header_field& field = head.fields[head.field_count];
         if (failure f = scan_field_line(line, true, head.field_count == 0, field); f.reason)
             return error_result(f);

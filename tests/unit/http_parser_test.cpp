@@ -206,6 +206,7 @@ TEST_CASE("a bare LF anywhere in the head is 400")
     check_refused("GET / HTTP/1.1\r\nHost: h\n\r\n", 400);
     check_refused("GET / HTTP/1.1\r\nHost: h\r\n\n", 400);
     check_refused("GET / HTTP/1.1\r\nHost: h\r\nX: a\nb\r\n\r\n", 400);
+    check_refused("GET / HTTP/2.0\n\r\n", 400);
     check_refused("GET /a\nb HTTP/1.1\r\nHost: h\r\n\r\n", 400);
 }
 
@@ -386,8 +387,10 @@ TEST_CASE("more header fields than the limit is 431")
     check_accepted(req + "\r\n", head);
     CHECK(head.field_count == 100);
     check_refused(req + "X-100: v\r\n\r\n", 431);
-    // Refused as soon as the extra field starts, without waiting for more.
+    // Refused as soon as the extra field starts, whatever follows in it.
     check_refused(req + "X", 431);
+    check_refused(req + "X-100: v\n\r\n", 431);
+    check_refused(req + "X-100 : v\r\n\r\n", 431);
 
     parse_limits few;
     few.max_fields = 2;
