@@ -64,6 +64,11 @@ namespace weft {
 /// Lifetime: an operation whose handler Asio destroys without calling it
 ///   (the io_context was destroyed) throws std::system_error with
 ///   asio::error::operation_aborted.
+/// ThreadSanitizer: an exception rethrown from an exception_ptr completion
+///   is shared with the Asio thread, which may drop its copy after the task
+///   resumed; libstdc++'s reference count is not instrumented, so reading
+///   the exception in the task may be reported as a race with that thread
+///   freeing it (a false positive).
 struct use_task_t {
     constexpr use_task_t() noexcept = default;
 };
