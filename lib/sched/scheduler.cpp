@@ -45,6 +45,8 @@ namespace {
 std::atomic<scheduler*> g_sched{nullptr};
 WEFT_TLS worker* t_worker = nullptr;
 WEFT_TLS task_header* t_current = nullptr;
+// Tasks this host thread ran (hosted mode), for the coarse clock.
+WEFT_TLS std::uint32_t t_hosted_ticks = 0;
 
 // Task ids come from a global counter in batches, so spawning does not
 // share a cache line between workers.
@@ -497,9 +499,11 @@ void worker::loop() noexcept
 
 // ------------------------------------------------------------- scheduler
 
-scheduler::scheduler(unsigned n, bool detect_deadlock)
-    : m_n(n), m_shards(new registry_shard[n + 1]), m_detect_deadlock(detect_deadlock),
-      m_reactor_kind(process_reactor_kind())
+scheduler::scheduler(unsigned n, bool detect_deadlock, host* h, unsigned procs)
+    : m_n(n), m_procs(procs ? procs : n), m_host(h), m_shards(new registry_shard[n + 1]),
+      m_detect_deadlock(detect_deadlock && !h),
+      // A hosted runtime has no reactors: do not probe for io_uring.
+      m_reactor_kind(h ? reactor_kind::epoll : process_reactor_kind())
 {
     std::uint64_t seed = 0x9e3779b97f4a7c15ULL ^ reinterpret_cast<std::uintptr_t>(this);
     for (unsigned i = 0; i < n; ++i) {
@@ -571,6 +575,10 @@ void scheduler::timer_armed(timer_heap& heap, std::int64_t when) noexcept
     // A running worker checks its own heap every time it looks for work.
     if (worker* w = t_worker; w && &heap == &w->m_timers)
         return;
+    if (m_host) {
+        m_host->arm_timer(when);
+        return;
+    }
     // Orders the heap's new earliest deadline before the read of the
     // watcher's: the watcher stores its deadline and then reads the heaps.
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -702,6 +710,9 @@ void scheduler::spawn(task_header* t)
         if (auto old = w->m_runnext.exchange(t, std::memory_order_acq_rel))
             w->push_back(old, false);
         wakep();
+    } else if (m_host) {
+        register_task(t, m_n);
+        m_host->schedule(t);
     } else {
         // Between registering and queueing, the task is live but invisible
         // to the deadlock check: count this thread as a waker meanwhile.
@@ -719,6 +730,8 @@ void scheduler::ready(task_header* t) noexcept
     worker* w = t_worker;
     if (w && w->m_sched == this) {
         w->put_runnext(t);
+    } else if (m_host) {
+        m_host->schedule(t);
     } else {
         m_foreign_activity.fetch_add(1, std::memory_order_relaxed);
         t->m_next = nullptr;
@@ -792,6 +805,25 @@ void scheduler::stop_world(std::vector<task_header*>& running) noexcept
     std::this_thread::sleep_for(std::chrono::microseconds(200)); // see the header
     worker* self = t_worker;
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    if (m_host) {
+        // The caller may itself be a task on a host thread.
+        task_header* me = t_current;
+        const unsigned mine = me ? 1 : 0;
+        while (m_hosted_running.load(std::memory_order_seq_cst) > mine &&
+               std::chrono::steady_clock::now() < give_up)
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+        if (me)
+            running.push_back(me);
+        if (m_hosted_running.load(std::memory_order_seq_cst) > mine) {
+            // Some task did not stop in time, and which ones run is not
+            // recorded: every task that has run since it last waited might.
+            for_each_task([&](task_header* t) {
+                if (t != me && !t->m_wait.load(std::memory_order_relaxed))
+                    running.push_back(t);
+            });
+        }
+        return;
+    }
     for (auto& w : m_workers) {
         if (w.get() == self)
             continue;
@@ -834,8 +866,10 @@ void scheduler::service_attention() noexcept
 void scheduler::request_dump() noexcept
 {
     m_attention.fetch_or(k_dump_wanted, std::memory_order_seq_cst);
-    // Any worker will do; an idle one must be woken to notice.
-    m_workers[0]->notify();
+    // Any worker will do; an idle one must be woken to notice. (A hosted
+    // runtime installs no SIGQUIT handler: it has no workers.)
+    if (!m_workers.empty())
+        m_workers[0]->notify();
 }
 
 std::size_t scheduler::pending_timers() noexcept
@@ -881,6 +915,33 @@ void scheduler::stop() noexcept
     std::lock_guard lk(m_lock);
     m_gq_head = m_gq_tail = nullptr;
     m_gq_size.store(0);
+}
+
+void scheduler::run_hosted(task_header* t) noexcept
+{
+    // Counted before m_attention is read, both seq_cst: stop_world sets
+    // k_stop and then reads the count, so one of the two sees the other.
+    m_hosted_running.fetch_add(1, std::memory_order_seq_cst);
+    while (WEFT_UNLIKELY(m_attention.load(std::memory_order_seq_cst) & k_stop)) {
+        m_hosted_running.fetch_sub(1, std::memory_order_seq_cst);
+        service_attention();
+        m_hosted_running.fetch_add(1, std::memory_order_seq_cst);
+    }
+    if (++t_hosted_ticks % k_clock_interval == 0)
+        g_coarse_ms.store(coarse_ms(), std::memory_order_relaxed);
+    t->m_wait.store(nullptr, std::memory_order_relaxed);
+    task_header* const saved = t_current;
+    t_current = t;
+    t->m_resume.resume();
+    t_current = saved;
+    m_hosted_running.fetch_sub(1, std::memory_order_release);
+}
+
+std::int64_t scheduler::fire_hosted_timers() noexcept
+{
+    g_coarse_ms.store(coarse_ms(), std::memory_order_relaxed);
+    m_foreign_timers.fire_due(now_ns());
+    return m_foreign_timers.earliest();
 }
 
 void scheduler::drop_timers(timer_heap& h) noexcept
@@ -1073,6 +1134,26 @@ void runtime_start(const runtime_options& opts)
     s->start();
     g_sched.store(s, std::memory_order_release);
     install_sigquit();
+}
+
+void runtime_start_hosted(host& h, const runtime_options& opts)
+{
+    std::lock_guard lk(g_run_lock);
+    if (g_sched.load())
+        throw std::logic_error("weft: a runtime is already running");
+    auto s = new scheduler(0, false, &h, opts.workers ? opts.workers : 1);
+    g_coarse_ms.store(coarse_ms(), std::memory_order_relaxed);
+    g_sched.store(s, std::memory_order_release);
+}
+
+void run_hosted(task_header* t) noexcept
+{
+    g_sched.load(std::memory_order_acquire)->run_hosted(t);
+}
+
+std::int64_t fire_hosted_timers() noexcept
+{
+    return g_sched.load(std::memory_order_acquire)->fire_hosted_timers();
 }
 
 void runtime_stop() noexcept

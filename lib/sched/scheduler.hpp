@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <weft/detail/config.hpp>
+#include <weft/detail/host.hpp>
 #include <weft/detail/spinlock.hpp>
 #include <weft/detail/task_header.hpp>
 #include <weft/runtime.hpp>
@@ -103,9 +104,17 @@ struct worker {
 };
 
 /// Owns the workers of one running runtime.
+///
+/// Hosted (guest) mode: with a host, there are no workers. Every task is
+/// readied and spawned from a thread that is not a worker, so the paths
+/// for other threads hand it to m_host->schedule, and the host runs it with
+/// run_hosted; timers all go to m_foreign_timers, whose earliest deadline
+/// goes to m_host->arm_timer. The workers' own paths never look at m_host.
 class scheduler {
 public:
-    scheduler(unsigned workers, bool detect_deadlock);
+    /// `procs` is what workers() reports: the worker count, or in hosted
+    /// mode (h non-null, workers 0) the host's thread count.
+    scheduler(unsigned workers, bool detect_deadlock, host* h = nullptr, unsigned procs = 0);
     ~scheduler();
     void start();
     /// Stops the workers (after their running task suspends) and destroys
@@ -117,7 +126,7 @@ public:
     void inject(task_header* first, task_header* last, std::size_t n) noexcept;
     void wakep() noexcept;
 
-    unsigned workers() const noexcept { return m_n; }
+    unsigned workers() const noexcept { return m_procs; }
     std::size_t live_user_tasks() noexcept;
     void unregister_task(task_header* t) noexcept;
 
@@ -143,20 +152,30 @@ public:
     /// Fires every due timer of every heap (the watcher, after its sleep).
     void fire_all_timers() noexcept;
 
+    // ---- Hosted mode (see the class comment).
+    host* hosted() const noexcept { return m_host; }
+    /// Runs t on the calling host thread until it suspends.
+    void run_hosted(task_header* t) noexcept;
+    /// Fires the due timers; returns the earliest pending deadline.
+    std::int64_t fire_hosted_timers() noexcept;
+
     // ---- Diagnostics.
     //
     // stop_world() asks every worker to stop between two tasks (workers
     // look at m_attention before each task and while idle) and waits for
-    // those that are running one, up to a timeout. While the world is
-    // stopped no task frame changes, except those of the tasks in
-    // `running` (still on a worker that did not stop in time, or the caller
-    // itself), so dumps may walk the other tasks' frames.
+    // those that are running one, up to a timeout. In hosted mode the host
+    // threads inside run_hosted (counted by m_hosted_running) do the same.
+    // While the world is stopped no task frame changes, except those of the
+    // tasks in `running` (still on a worker that did not stop in time, or
+    // the caller itself), so dumps may walk the other tasks' frames.
     //
     // Argument for the worker side's plain stores: a worker stores m_slice
     // and then loads m_attention. stop_world sets k_stop, waits until that
     // store has reached every core (a store buffer drains within
     // microseconds; it waits far longer), and then reads m_slice: a worker
     // it sees idle either stopped or will see k_stop before its next task.
+    // Host threads use read-modify-writes instead (m_hosted_running, then
+    // a seq_cst load of m_attention), as hosted mode is not the fast path.
     static constexpr std::uint32_t k_stop = 1;      // the world is stopped
     static constexpr std::uint32_t k_dump_wanted = 2; // SIGQUIT: a worker dumps
     std::atomic<std::uint32_t> m_attention{0};
@@ -213,6 +232,8 @@ private:
     bool stuck() noexcept;
 
     unsigned m_n;
+    unsigned m_procs;
+    host* const m_host; // hosted mode; nullptr with workers
     std::vector<std::unique_ptr<worker>> m_workers;
     std::unique_ptr<registry_shard[]> m_shards; // m_n + 1: the last is for other threads
 
@@ -237,6 +258,8 @@ private:
     std::atomic<unsigned> m_nspinning{0};
     std::atomic<bool> m_stopping{false};
     std::atomic<bool> m_main_done{false};
+    /// Hosted mode: host threads inside run_hosted now.
+    std::atomic<unsigned> m_hosted_running{0};
     const bool m_detect_deadlock;
     const reactor_kind m_reactor_kind;
 };
