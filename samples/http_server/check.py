@@ -64,7 +64,7 @@ status, body = get('/admin/stats', auth)
 if status != 200 or not body.startswith('requests: '):
     fail(f'/admin/stats: {status} {body!r}')
 status, body = get('/debug/tasks')
-if status != 200 or 'task' not in body:
+if status != 200 or not body.startswith('tasks: ') or '\ntask ' not in body:
     fail(f'/debug/tasks: {status} {body!r}')
 status, _ = get('/nowhere')
 if status != 404:

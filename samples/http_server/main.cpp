@@ -145,9 +145,13 @@ weft::task<> stats(http::response_writer& w, http::request&)
     co_return;
 }
 
+// The runtime's counters, then every task with its state and async stack.
 weft::task<> debug_tasks(http::response_writer& w, http::request&)
 {
+    auto c = weft::counters();
     std::ostringstream os;
+    os << "tasks: " << c.tasks << ", timers: " << c.timers << ", channels: " << c.channels
+       << "\n\n";
     weft::dump_tasks(os);
     w.write(os.str());
     co_return;
