@@ -16,7 +16,7 @@
 
 namespace weft::detail {
 struct task_header;
-struct context_node;
+class context_node;
 } // namespace weft::detail
 
 namespace weft::http {
