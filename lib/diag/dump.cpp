@@ -113,7 +113,8 @@ void write_task(std::ostream& os, task_header* t, run_state state, std::uint32_t
             any = true;
         }
         if (!any)
-            os << "  (not started)\n";
+            os << (t == current_task() ? "  (calling dump_tasks, no await yet)\n"
+                                       : "  (not started)\n");
     }
     if (t->m_main)
         os << "main task of weft::run\n";

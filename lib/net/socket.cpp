@@ -330,7 +330,12 @@ task<tcp_stream> dial(std::string address)
 {
     auto addr = detail::parse_address(address, false);
     tcp_stream s(new socket_state(detail::new_tcp_socket(addr.family())));
-    co_await connect_operation(s.m_sock, addr);
+    try {
+        co_await connect_operation(s.m_sock, addr);
+    } catch (const std::system_error& e) {
+        // Name the address, as a refused or unreachable peer is found by it.
+        throw std::system_error(e.code(), "weft::net: dial " + address);
+    }
     s.set_no_delay(true);
     co_return s;
 }

@@ -1,12 +1,15 @@
 // "Effective Concurrency in Go", chapter 10: troubleshooting. A deadlock the
 // runtime detects, a list shared under a mutex (the book's racy version is
 // undefined behaviour in C++), a monitor that answers "busy" or "timeout"
-// at once and raises an alert when calls stop completing, and a supervisor
-// that restarts a function whose heartbeat stops.
+// at once and raises an alert when calls stop completing (and dumps every
+// task, as the book does with pprof), a handler that dumps the tasks when it
+// takes too long, and a supervisor that restarts a function whose heartbeat
+// stops.
 //
 // usage: ch10 EXAMPLE
 #include "../seeds.hpp"
 
+#include <iostream>
 #include <list>
 #include <optional>
 #include <stdexcept>
@@ -170,6 +173,30 @@ weft::task<> monitored()
     co_await mon.alert.recv();
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(weft::clock::now() - start);
     std::printf("alert: no call completed for %s\n", ms >= 200ms ? "200 ms" : "less than 200 ms");
+    // E10.5: diagnose the moment it happens. [pprof.Lookup("goroutine").WriteTo]
+    weft::dump_tasks(std::cerr);
+}
+
+// E10.6: a handler that should answer within 100 ms dumps every task if it
+// does not (the book's `defer timeoutStackTrace(20 * time.Second)()`).
+weft::task<> handle(int req, weft::mutex& db)
+{
+    auto guard = weft::dump_tasks_after(100ms, std::cerr);
+    co_await db.lock();
+    db.unlock();
+    std::printf("request %d done\n", req);
+}
+
+weft::task<> timeout_stack_trace()
+{
+    weft::mutex db;
+    co_await handle(1, db); // in time: nothing is dumped
+    co_await db.lock();     // a stuck transaction holds the lock for 300 ms
+    weft::go([&db]() -> weft::task<> {
+        co_await weft::sleep_for(300ms);
+        db.unlock();
+    });
+    co_await handle(2, db); // dumps the tasks after 100 ms, then goes on
 }
 
 // A supervisor restarts f when no heartbeat comes for `timeout`, after it
@@ -230,5 +257,9 @@ int main(int argc, char** argv)
 {
     return seeds::main(
         argc, argv,
-        {{"deadlock", deadlock}, {"list", list}, {"monitor", monitored}, {"restart", restarting}});
+        {{"deadlock", deadlock},
+         {"list", list},
+         {"monitor", monitored},
+         {"timeout-stack-trace", timeout_stack_trace},
+         {"restart", restarting}});
 }

@@ -9,9 +9,7 @@
 #include <memory>
 #include <optional>
 #include <signal.h>
-#include <stdexcept>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <unistd.h>
 #include <vector>
@@ -167,37 +165,18 @@ weft::task<> stoppable()
     co_await worker;
 }
 
-// E2.11: stop on SIGINT or SIGTERM. weft has no signal.Notify yet: a
-// handler writes the signal to a pipe, and a plain thread forwards it with a
-// non-blocking send, as Go's runtime does, into a channel of capacity 1.
-int signal_pipe[2];
-
-void notify(weft::chan<int> sig)
-{
-    if (::pipe(signal_pipe) != 0)
-        throw std::runtime_error("pipe");
-    std::thread([sig] {
-        for (unsigned char signo; ::read(signal_pipe[0], &signo, 1) == 1;)
-            sig.try_send(signo);
-    }).detach();
-    struct sigaction sa {};
-    sa.sa_handler = [](int signo) {
-        unsigned char b = static_cast<unsigned char>(signo);
-        [[maybe_unused]] auto n = ::write(signal_pipe[1], &b, 1);
-    };
-    for (int signo : {SIGINT, SIGTERM})
-        ::sigaction(signo, &sa, nullptr);
-}
-
+// E2.11: stop on SIGINT or SIGTERM. The signal arrives on a channel of
+// capacity 1 (a full channel drops it, as Go's runtime does); a task turns it
+// into a closed channel that every worker polls.
 weft::task<> signals()
 {
     auto term = weft::make_chan<std::monostate>();
     auto sig = weft::make_chan<int>(1);
+    weft::signal_notify(sig, {SIGINT, SIGTERM});
     weft::go([sig, term]() -> weft::task<> {
         co_await sig.recv();
         term.close();
     });
-    notify(sig);
     weft::wait_group wg;
     wg.go([term]() -> weft::task<> {
         while (!term.closed()) { // [select { case <-term: return; default: }]

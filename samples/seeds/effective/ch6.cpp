@@ -1,13 +1,16 @@
 // "Effective Concurrency in Go", chapter 6: error handling. Goroutines return
 // no errors, so results carry them; a failure cancels the other goroutines;
-// panics become errors where a goroutine or a package boundary recovers them.
+// panics become errors where a goroutine or a package boundary recovers them;
+// a server answers with structured errors and survives a handler's panic.
 //
 // usage: ch6 EXAMPLE
+#include "../local_server.hpp"
 #include "../seeds.hpp"
 
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -271,6 +274,96 @@ weft::task<> internal_panic()
     co_return;
 }
 
+// Structured errors (section 6.2): an error that knows its HTTP status and
+// message; write_error answers with it, or with 500 for any other error.
+struct http_error : std::runtime_error {
+    http_error(int code, int http_status, const std::string& diag)
+        : std::runtime_error(diag), code(code), http_status(http_status)
+    {
+    }
+    std::string http_message() const { return std::to_string(code) + ": " + what(); }
+
+    int code;
+    int http_status;
+};
+
+void write_error(weft::http::response_writer& w, const std::exception& err)
+{
+    if (auto* e = dynamic_cast<const http_error*>(&err))
+        weft::http::error(w, e->http_status, e->http_message());
+    else
+        weft::http::error(w, 500, err.what());
+}
+
+std::string find_user(std::string_view id)
+{
+    if (id == "db-down")
+        throw std::runtime_error("database unavailable");
+    if (id.empty() || id.find_first_not_of("0123456789") != std::string_view::npos)
+        throw http_error(1002, 400, "malformed user id");
+    if (id != "42")
+        throw http_error(1001, 404, "no such user");
+    return "Arthur Dent";
+}
+
+// Prints each reply as "GET PATH: STATUS BODY".
+weft::task<> get_all(const std::string& url, const std::vector<const char*>& paths)
+{
+    for (const char* path : paths) {
+        auto r = co_await weft::http::get(url + path);
+        while (!r.body.empty() && r.body.back() == '\n')
+            r.body.pop_back();
+        std::printf("GET %s: %d %s\n", path, r.status, r.body.c_str());
+    }
+}
+
+weft::task<> structured_errors()
+{
+    weft::http::serve_mux mux;
+    mux.handle("GET /users/{id}", [](auto& w, auto& r) -> weft::task<> {
+        try {
+            w.write(find_user(r.path_value("id")));
+        } catch (const std::exception& e) {
+            write_error(w, e);
+        }
+        co_return;
+    });
+    seeds::local_server srv(mux.as_handler());
+    std::vector<const char*> paths{"/users/42", "/users/7", "/users/x7", "/users/db-down"};
+    co_await get_all(srv.url(), paths);
+    co_await srv.close();
+}
+
+// E6.5: a middleware that recovers a handler's panic (an exception) and
+// answers 500; the server goes on serving. weft's server does the same
+// when nothing recovers, logging to the "weft" logger.
+weft::http::handler panic_handler(weft::http::handler next)
+{
+    return [next](weft::http::response_writer& w, weft::http::request& r) -> weft::task<> {
+        try {
+            co_await next(w, r);
+        } catch (const std::exception& e) {
+            std::printf("panic: %s %s: %s\n", std::string(r.method()).c_str(),
+                        std::string(r.path()).c_str(), e.what());
+            weft::http::error(w, 500);
+        }
+    };
+}
+
+weft::task<> panic_recovery()
+{
+    std::vector<std::string> items{"apple", "banana"};
+    weft::http::serve_mux mux;
+    mux.handle("GET /items/{i}", [&items](auto& w, auto& r) -> weft::task<> {
+        w.write(items.at(std::stoul(std::string(r.path_value("i"))))); // may throw
+        co_return;
+    });
+    seeds::local_server srv(panic_handler(mux.as_handler()));
+    std::vector<const char*> paths{"/items/0", "/items/7", "/items/1"};
+    co_await get_all(srv.url(), paths);
+    co_await srv.close();
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -283,5 +376,7 @@ int main(int argc, char** argv)
                         {"task-group", task_group},
                         {"panic-to-error", panic_to_error},
                         {"pipeline-errors", pipeline_errors},
-                        {"internal-panic", internal_panic}});
+                        {"internal-panic", internal_panic},
+                        {"structured-errors", structured_errors},
+                        {"panic-handler", panic_recovery}});
 }

@@ -19,6 +19,27 @@ long long since_ms(weft::clock::time_point start)
         .count();
 }
 
+// E7.1: the book's model of time.NewTimer, a task that sleeps and then
+// sends. Don't do this: it cannot be stopped, and weft::timer costs no task.
+struct timer_mockup {
+    explicit timer_mockup(weft::clock::duration d)
+    {
+        weft::go([c = c, d]() -> weft::task<> {
+            co_await weft::sleep_for(d);
+            c.try_send(weft::clock::now());
+        });
+    }
+    weft::chan<weft::clock::time_point> c = weft::make_chan<weft::clock::time_point>(1);
+};
+
+weft::task<> mockup()
+{
+    auto start = weft::clock::now();
+    timer_mockup t(50ms);
+    auto fired = *co_await t.c.recv();
+    std::printf("fired %s\n", fired - start >= 50ms ? "after 50 ms" : "early");
+}
+
 // Work in 1 ms steps until `timeout` is closed, 100 ms from now; three ways
 // to close it: a timer and a goroutine, after_func, and after().
 template <class Arm>
@@ -205,7 +226,8 @@ weft::task<> heartbeat()
 int main(int argc, char** argv)
 {
     return seeds::main(argc, argv,
-                       {{"timer", timer_timeout},
+                       {{"timer-mockup", mockup},
+                        {"timer", timer_timeout},
                         {"after-func", after_func_timeout},
                         {"after", after_timeout},
                         {"stop", stop},

@@ -281,6 +281,27 @@ def _(run):
         ''')
 
 
+@example('ch6-structured-errors')
+def _(run):
+    run.exact('''
+        GET /users/42: 200 Arthur Dent
+        GET /users/7: 404 1001: no such user
+        GET /users/x7: 400 1002: malformed user id
+        GET /users/db-down: 500 database unavailable
+        ''')
+
+
+@example('ch6-panic-handler')
+def _(run):
+    # The panic is reported once, answered with 500, and the next request
+    # is served as usual.
+    run.expect(len(run.lines) == 4, 'four lines')
+    run.expect(run.lines[0] == 'GET /items/0: 200 apple', 'the first request')
+    run.expect(re.fullmatch(r'panic: GET /items/7: .*7.*', run.lines[1]), 'the panic is reported')
+    run.expect(run.lines[2] == 'GET /items/7: 500 Internal Server Error', 'answered with 500')
+    run.expect(run.lines[3] == 'GET /items/1: 200 banana', 'the server goes on')
+
+
 # Chapter 7
 
 def timed_out(run):
@@ -288,6 +309,9 @@ def timed_out(run):
     x = run.numbers(r'(\d+)')
     # 100 steps of at least 1 ms: a bit under 100, sleeps run late.
     run.expect(len(x) == 1 and 30 <= x[0] <= 101, f'x = {x}')
+
+
+example('ch7-timer-mockup')(lambda run: run.exact('fired after 50 ms'))
 
 
 for name in ('timer', 'after-func', 'after'):
@@ -460,6 +484,21 @@ def _(run):
     run.count(r'call [3-7]: busy', 2)
     run.count(r'call [3-7]: timeout', 3)
     run.last('alert: no call completed for 200 ms')
+    # E10.5: the dump shows the three slow calls asleep in slow_func.
+    run.stderr_has(r'^task \d+ \[sleep, ')
+    run.expect(run.err.count('slow_func') >= 3, 'the slow calls are in the dump')
+
+
+@example('ch10-timeout-stack-trace')
+def _(run):
+    run.exact('''
+        request 1 done
+        request 2 done
+        ''')
+    # One dump, showing request 2 waiting for the lock inside handle.
+    run.expect(run.err.count('[mutex lock, ') == 1, 'one task waits for the lock')
+    run.stderr_has(r'^task \d+ \[mutex lock, ')
+    run.stderr_has('handle')
 
 
 @example('ch10-restart')

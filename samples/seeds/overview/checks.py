@@ -24,6 +24,37 @@ def _(run):
     run.stderr_has('^fatal error: all tasks are asleep - deadlock!$')
 
 
+# C5, C6: three pages of 300, 200 and 300 ms and a refused connection.
+FETCHED = r'Successfully fetched http://127\.0\.0\.1:\d+/delay/(\d+): 200 OK'
+REFUSED = r'Error fetching http://127\.0\.0\.1:\d+/: .*[Cc]onnection refused.*'
+
+
+def fetched(run, low, high):
+    run.expect(run.lines[-2] == '', 'a blank line before the total')
+    pages = run.lines[:-2]
+    run.only(FETCHED, REFUSED, '', r'Total time taken: .*')
+    run.expect(len(pages) == 4 and len(run.matching(REFUSED, pages)) == 1, 'four results, one error')
+    took = run.matching(r'Total time taken: ([\d.]+)(ms|s)', [run.lines[-1]])
+    run.expect(took, 'the total time')
+    seconds = float(took[0].group(1)) / (1000 if took[0].group(2) == 'ms' else 1)
+    run.expect(low <= seconds <= high, f'took {seconds} s, expected {low} .. {high}')
+    return sorted(int(m.group(1)) for m in run.matching(FETCHED, pages))
+
+
+@check('fetch', 'fetch')
+def _(run):
+    # Concurrently: as long as the slowest page, not the sum.
+    run.expect(fetched(run, 0.3, 0.75) == [200, 300, 300], 'the three pages')
+    run.expect(re.fullmatch(REFUSED, run.lines[0]), 'the refusal comes first')
+    run.expect(run.lines[1].endswith('/delay/200: 200 OK'), 'then the fastest page')
+
+
+@check('fetch-sequential', 'fetch-sequential')
+def _(run):
+    run.expect(fetched(run, 0.8, 3) == [200, 300, 300], 'the three pages')
+    run.expect(re.fullmatch(REFUSED, run.lines[3]), 'in order: the refusal last')
+
+
 BENCH = r'(Benchmark\w+)\t(\d+)\t(\d+) ns/op'
 
 

@@ -1,9 +1,11 @@
 // "An overview of parallel programming (Go edition)": goroutines and
-// channels, parallel sums and their cost, a chain of 10000 goroutines, wait
-// groups, a racy array and its atomic fix, a bank with one mutex and with a
-// mutex per account (which deadlocks).
+// channels, HTTP fetches concurrently and one after the other, parallel sums
+// and their cost, a chain of 10000 goroutines, wait groups, a racy array and
+// its atomic fix, a bank with one mutex and with a mutex per account (which
+// deadlocks).
 //
 // usage: overview EXAMPLE
+#include "../local_server.hpp"
 #include "../seeds.hpp"
 
 #include <algorithm>
@@ -59,6 +61,76 @@ weft::task<> buffered()
     std::printf("sent 2\n");
     co_await ch.send(3);
     std::printf("sent 3\n");
+}
+
+// C5, C6: fetching URLs concurrently, then one after the other. The
+// "internet" is a local server whose pages take 300, 200 and 300 ms, and a
+// port nobody listens on.
+struct fetch_result {
+    std::string url, status, error;
+};
+
+weft::task<fetch_result> fetch_url(std::string url)
+{
+    // [&http.Client{Timeout: 10 * time.Second}]
+    auto [ctx, cancel] = weft::with_timeout(weft::current_context(), 10s);
+    try {
+        auto rsp = co_await weft::go(ctx, weft::http::get, url);
+        co_return fetch_result{url, std::to_string(rsp.status) + " " + rsp.reason, ""};
+    } catch (const std::exception& e) {
+        co_return fetch_result{url, "", e.what()};
+    }
+}
+
+void print(const fetch_result& r)
+{
+    if (r.error.empty())
+        std::printf("Successfully fetched %s: %s\n", r.url.c_str(), r.status.c_str());
+    else
+        std::printf("Error fetching %s: %s\n", r.url.c_str(), r.error.c_str());
+}
+
+template <class Fetch>
+weft::task<> with_urls(Fetch fetch)
+{
+    weft::http::serve_mux mux;
+    mux.handle("GET /delay/{ms}", [](auto& w, auto& r) -> weft::task<> {
+        co_await weft::sleep_for(std::chrono::milliseconds(std::stoi(std::string(r.path_value("ms")))));
+        w.write("ok");
+    });
+    seeds::local_server srv(mux.as_handler());
+    std::string refused = [] { // a port that was free a moment ago
+        auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        return "http://" + l.local_address() + "/";
+    }();
+    std::vector<std::string> urls{srv.url() + "/delay/300", srv.url() + "/delay/200",
+                                  srv.url() + "/delay/300", refused};
+    auto start = weft::clock::now();
+    co_await fetch(urls);
+    std::printf("\nTotal time taken: %s\n", seeds::go_duration(weft::clock::now() - start).c_str());
+    co_await srv.close();
+}
+
+weft::task<> fetch_concurrently()
+{
+    co_await with_urls([](const std::vector<std::string>& urls) -> weft::task<> {
+        auto results = weft::make_chan<fetch_result>();
+        for (const auto& url : urls)
+            weft::go([results, url]() -> weft::task<> {
+                auto r = co_await fetch_url(url);
+                co_await results.send(std::move(r));
+            });
+        for (std::size_t i = 0; i < urls.size(); i++)
+            print(*co_await results.recv());
+    });
+}
+
+weft::task<> fetch_sequentially()
+{
+    co_await with_urls([](const std::vector<std::string>& urls) -> weft::task<> {
+        for (const auto& url : urls)
+            print(co_await fetch_url(url));
+    });
 }
 
 // defer: RAII runs at the end of the scope.
@@ -286,6 +358,8 @@ int main(int argc, char** argv)
                         {"done", done},
                         {"buffered", buffered},
                         {"defer", defer},
+                        {"fetch", fetch_concurrently},
+                        {"fetch-sequential", fetch_sequentially},
                         {"sum", sum},
                         {"sine", sine},
                         {"chain", chain},
