@@ -56,8 +56,10 @@ reactor_kind process_reactor_kind() noexcept
                                          " is neither io_uring nor epoll; ignored");
         }
         int error = 0;
-        if (make_uring_reactor(error))
+        if (make_uring_reactor(error)) {
+            log(log_level::info, "using the io_uring reactor");
             return reactor_kind::io_uring;
+        }
         log_fallback(error);
         return reactor_kind::epoll;
     }();

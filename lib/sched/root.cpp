@@ -1,6 +1,7 @@
 // Life cycle of root tasks (go, run's main, block_on bridges) and joining.
 
 #include <cstdio>
+#include <ctime>
 #include <cstdlib>
 #include <cxxabi.h>
 #include <memory>
@@ -9,6 +10,7 @@
 #include <typeinfo>
 
 #include <weft/detail/cancel.hpp>
+#include <weft/detail/config.hpp>
 #include <weft/runtime.hpp>
 
 #include "futex.hpp"
@@ -31,8 +33,21 @@ void wake_join_waiter(join_waiter* w) noexcept
 
 void wait_join_waiter(join_waiter& w) noexcept
 {
-    while (w.m_word.load(std::memory_order_acquire) == 0)
+    while (w.m_word.load(std::memory_order_acquire) == 0) {
+#if defined(WEFT_TSAN)
+        // ThreadSanitizer holds back a signal that arrives while the thread
+        // is in a system call it does not intercept (this futex, restarted
+        // by SA_RESTART) until the thread enters one it does. The kernel
+        // hands a process-directed signal to this thread (the main one)
+        // first, so without this a SIGTERM relayed by signal_notify would
+        // never run: wake up now and then and pass through nanosleep.
+        futex_wait_for(&w.m_word, 0, 20'000'000);
+        timespec zero{};
+        ::nanosleep(&zero, nullptr);
+#else
         futex_wait(&w.m_word, 0);
+#endif
+    }
 }
 
 void root_base::finish() noexcept

@@ -2,6 +2,7 @@
 a rejected line, a slow client evicted while the others go on, leaving, and
 a graceful stop on SIGTERM."""
 
+import atexit
 import json
 import signal
 import socket
@@ -12,6 +13,8 @@ import time
 
 exe = sys.argv[1]
 proc = subprocess.Popen([exe, '127.0.0.1:0'], stdout=subprocess.PIPE, text=True)
+# Never leave the server behind, whatever happens to this script.
+atexit.register(lambda: proc.poll() is None and proc.kill())
 out = []
 
 
@@ -124,7 +127,10 @@ a.s.close()
 b.until(lambda m: m == {'type': 'leave', 'who': me_a['you']}, 'a leaving')
 
 proc.send_signal(signal.SIGTERM)
-rest = proc.communicate(timeout=10)[0]
+try:
+    rest = proc.communicate(timeout=10)[0]
+except subprocess.TimeoutExpired:
+    fail('still running 10 s after the signal')
 out.extend(rest.splitlines())
 if proc.returncode != 0 or not rest.rstrip().endswith('stopped'):
     fail(f'exit status {proc.returncode}')

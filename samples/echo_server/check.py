@@ -2,6 +2,7 @@
 stop on SIGTERM (a connection open at the signal still works during the
 grace period; one that stays idle is closed when it ends)."""
 
+import atexit
 import os
 import signal
 import socket
@@ -12,6 +13,8 @@ import time
 
 exe = sys.argv[1]
 proc = subprocess.Popen([exe, '127.0.0.1:0', '700'], stdout=subprocess.PIPE, text=True)
+# Never leave the server behind, whatever happens to this script.
+atexit.register(lambda: proc.poll() is None and proc.kill())
 out = []
 
 
@@ -82,7 +85,10 @@ try:
     fail('still accepting after the signal')
 except OSError:
     pass
-rest = proc.communicate(timeout=10)[0]
+try:
+    rest = proc.communicate(timeout=10)[0]
+except subprocess.TimeoutExpired:
+    fail('still running 10 s after the signal')
 out.extend(rest.splitlines())
 if proc.returncode != 0:
     fail(f'exit status {proc.returncode}')

@@ -1,17 +1,21 @@
 """Runs http_server and checks its endpoints over loopback, then stops it
 with SIGTERM while a streaming request is in progress."""
 
+import atexit
 import base64
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 
 exe = sys.argv[1]
 proc = subprocess.Popen([exe, '127.0.0.1:0'], stdout=subprocess.PIPE, text=True)
+# Never leave the server behind, whatever happens to this script.
+atexit.register(lambda: proc.poll() is None and proc.kill())
 out = []
 
 
@@ -87,13 +91,15 @@ def streamer():
 
 t = threading.Thread(target=streamer)
 t.start()
-import time
 time.sleep(0.15)
 proc.send_signal(signal.SIGTERM)
 t.join()
 if result.get('got') != (200, ''.join(f'tick {i}\n' for i in range(1, 6))):
     fail(f'stream cut by the stop: {result.get("got")!r}')
-rest = proc.communicate(timeout=10)[0]
+try:
+    rest = proc.communicate(timeout=10)[0]
+except subprocess.TimeoutExpired:
+    fail('still running 10 s after the signal')
 out.extend(rest.splitlines())
 if proc.returncode != 0 or 'stopped after' not in rest:
     fail(f'exit status {proc.returncode}')

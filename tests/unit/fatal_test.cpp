@@ -13,6 +13,9 @@
 
 #include <doctest/doctest.h>
 
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -154,6 +157,24 @@ TEST_CASE("an exception escaping a detached task ends the program")
         });
     });
     CHECK(!r.clean());
+}
+
+TEST_CASE("an exception escaping a detached task is logged to the \"weft\" logger")
+{
+    const auto r = run_in_child([] {
+        auto logger = spdlog::stderr_logger_mt("weft");
+        logger->set_pattern("log: %l %v");
+        weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+            auto h = weft::go([]() -> weft::task<> {
+                throw std::runtime_error("unrecovered");
+                co_return;
+            });
+            h.detach();
+            co_await weft::sleep_for(std::chrono::seconds(20));
+        });
+    });
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("log: error panic: unrecovered [std::runtime_error]") != std::string::npos);
 }
 
 TEST_CASE("a detached task stopped by the cancellation of its context does not end the program")

@@ -9,9 +9,16 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 
+#include "log_capture.hpp"
 #include "test_support.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <vector>
 
 using namespace std::chrono_literals;
 namespace http = weft::http;
@@ -248,10 +255,48 @@ TEST_CASE("a handler that throws gets a 500 and the connection goes on")
         w.write("fine");
         co_return;
     };
+    weft::test::log_capture log;
     with_server(h, {}, [](http::server&, std::string addr) -> weft::task<> {
         std::string out = co_await raw_exchange(addr, "GET /boom HTTP/1.1\r\nHost: x\r\n\r\n" + std::string(k_get_close));
         CHECK(out.starts_with("HTTP/1.1 500 "));
         CHECK(out.ends_with("fine"));
+    });
+    CHECK(log.text().find("error http: handler for GET /boom threw: boom\n") != std::string::npos);
+}
+
+TEST_CASE("the server survives running out of descriptors and serves the clients that waited")
+{
+    weft::test::log_capture log;
+    with_server(hello(), {}, [&log](http::server&, std::string addr) -> weft::task<> {
+        rlimit old{};
+        getrlimit(RLIMIT_NOFILE, &old);
+        rlimit low = old;
+        low.rlim_cur = 64;
+        REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+        std::vector<int> hogs;
+        for (int fd; (fd = ::dup(0)) >= 0;)
+            hogs.push_back(fd);
+        // One descriptor for the client: the server's accept finds none.
+        ::close(hogs.back());
+        hogs.pop_back();
+        auto client = weft::go(raw_exchange, addr,
+                               std::string("GET /late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+                               10000ms);
+        std::function<bool()> accept_failed = [&log] {
+            return log.text().find("http: accept error: ") != std::string::npos;
+        };
+        const bool failed = co_await weft_test::eventually(accept_failed);
+        for (int fd : hogs)
+            ::close(fd);
+        setrlimit(RLIMIT_NOFILE, &old);
+        CHECK(failed);
+        CHECK(log.text().find("Too many open files") != std::string::npos);
+        // The accept loop backed off and took the waiting client then.
+        const std::string out = co_await client;
+        CHECK(out.starts_with("HTTP/1.1 200 "));
+        CHECK(out.ends_with("hello GET"));
+        auto again = co_await http::get("http://" + addr + "/again");
+        CHECK(again.status == 200);
     });
 }
 

@@ -262,11 +262,16 @@ bool hook_begin(op_hook<Op>& oh, task_header* t, Op* op, void (*withdraw)(wait_h
     h->m_fn = &wait_hook_fired;
     h->m_canceled = false;
     h->m_phase.store(wait_hook::k_arming, std::memory_order_relaxed);
+    // Wakers look at the hook from now on. Set before registering: once
+    // registered, a canceller on another thread may wake the task at once,
+    // and must see the scope (and so the arming phase) to let await_suspend
+    // finish first; the registration's lock publishes it.
+    h->m_scope = scope;
     if (!cancel_register(scope, h)) {
+        h->m_scope = nullptr; // never registered, so no canceller saw it
         oh.m_h = op_hook<Op>::early();
         return false;
     }
-    h->m_scope = scope; // wakers look at the hook from now on
     oh.m_h = h;
     return true;
 }
