@@ -11,6 +11,9 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -19,6 +22,7 @@
 #include <initializer_list>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace weft_test {
 
@@ -61,6 +65,41 @@ public:
 
 private:
     std::atomic<int>* m_live;
+};
+
+/// Runs the process out of file descriptors: lowers RLIMIT_NOFILE to 64
+/// and takes every free descriptor but `spare`, until release() or the
+/// end of its scope.
+class descriptor_hog {
+public:
+    explicit descriptor_hog(int spare)
+    {
+        getrlimit(RLIMIT_NOFILE, &m_old);
+        rlimit low = m_old;
+        low.rlim_cur = 64;
+        REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+        for (int fd; (fd = ::dup(0)) >= 0;)
+            m_fds.push_back(fd);
+        for (; spare > 0 && !m_fds.empty(); spare--) {
+            ::close(m_fds.back());
+            m_fds.pop_back();
+        }
+    }
+    descriptor_hog(const descriptor_hog&) = delete;
+    descriptor_hog& operator=(const descriptor_hog&) = delete;
+    ~descriptor_hog() { release(); }
+
+    void release()
+    {
+        for (int fd : m_fds)
+            ::close(fd);
+        m_fds.clear();
+        setrlimit(RLIMIT_NOFILE, &m_old);
+    }
+
+private:
+    rlimit m_old{};
+    std::vector<int> m_fds;
 };
 
 /// Yields until pred() holds or `limit` of wall time passes; returns pred().

@@ -15,10 +15,6 @@
 #include "log_capture.hpp"
 #include "test_support.hpp"
 
-#include <sys/resource.h>
-#include <unistd.h>
-
-#include <vector>
 
 using namespace std::chrono_literals;
 namespace http = weft::http;
@@ -268,17 +264,8 @@ TEST_CASE("the server survives running out of descriptors and serves the clients
 {
     weft::test::log_capture log;
     with_server(hello(), {}, [&log](http::server&, std::string addr) -> weft::task<> {
-        rlimit old{};
-        getrlimit(RLIMIT_NOFILE, &old);
-        rlimit low = old;
-        low.rlim_cur = 64;
-        REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
-        std::vector<int> hogs;
-        for (int fd; (fd = ::dup(0)) >= 0;)
-            hogs.push_back(fd);
         // One descriptor for the client: the server's accept finds none.
-        ::close(hogs.back());
-        hogs.pop_back();
+        weft_test::descriptor_hog hog(1);
         auto client = weft::go(raw_exchange, addr,
                                std::string("GET /late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
                                10000ms);
@@ -286,9 +273,7 @@ TEST_CASE("the server survives running out of descriptors and serves the clients
             return log.text().find("http: accept error: ") != std::string::npos;
         };
         const bool failed = co_await weft_test::eventually(accept_failed);
-        for (int fd : hogs)
-            ::close(fd);
-        setrlimit(RLIMIT_NOFILE, &old);
+        hog.release();
         CHECK(failed);
         CHECK(log.text().find("Too many open files") != std::string::npos);
         // The accept loop backed off and took the waiting client then.

@@ -265,22 +265,9 @@ TEST_CASE("accept survives running out of descriptors")
     weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
         auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
         const std::string addr = l.local_address();
-        rlimit old{};
-        getrlimit(RLIMIT_NOFILE, &old);
-        // Fill the descriptor table up to a low limit.
-        rlimit low = old;
-        low.rlim_cur = 64;
-        REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
-        std::vector<int> hogs;
-        for (;;) {
-            int fd = ::dup(0);
-            if (fd < 0)
-                break;
-            hogs.push_back(fd);
-        }
-        // One descriptor for the client socket.
-        ::close(hogs.back());
-        hogs.pop_back();
+        // Fill the descriptor table up to a low limit, but for one
+        // descriptor for the client socket.
+        weft_test::descriptor_hog hog(1);
         auto client = weft::go([addr]() -> weft::task<weft::net::tcp_stream> { co_return co_await weft::net::dial(addr); });
         auto c = co_await client;
         bool emfile = false;
@@ -290,9 +277,7 @@ TEST_CASE("accept survives running out of descriptors")
             emfile = e.code().value() == EMFILE;
         }
         CHECK(emfile);
-        for (int fd : hogs)
-            ::close(fd);
-        setrlimit(RLIMIT_NOFILE, &old);
+        hog.release();
         // The queued connection is accepted once descriptors are free.
         auto s = co_await l.accept();
         co_await c.write_all(std::string_view("x"));
