@@ -11,6 +11,7 @@
 #include <asio.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
@@ -26,6 +27,8 @@
 #include <type_traits>
 #include <utility>
 #include <variant>
+
+#include <unistd.h>
 
 #include <weft/context.hpp>
 #include <weft/detail/cancel.hpp>
@@ -664,7 +667,15 @@ namespace detail {
 ///   either armed by its own arm_timer or found by that re-arm.
 class asio_host final : public host, public std::enable_shared_from_this<asio_host> {
 public:
-    explicit asio_host(asio::io_context& io) : m_io(io), m_timer(io), m_work(io.get_executor()) {}
+    explicit asio_host(asio::io_context& io)
+        : m_io(io), m_timer(io), m_io_watch(io, dup_or_throw(hosted_io_fd())),
+          m_work(io.get_executor())
+    {
+    }
+
+    /// Starts watching sockets for weft::net; once, after the runtime
+    /// started.
+    void start() { watch_io(); }
 
     void schedule(task_header* t) noexcept override
     {
@@ -699,6 +710,10 @@ public:
             std::lock_guard lk(m_timer_lock);
             m_timer.cancel();
             m_timer_at = INT64_MAX;
+        }
+        {
+            std::lock_guard lk(m_io_lock);
+            m_io_watch.cancel();
         }
         m_work.reset();
     }
@@ -735,6 +750,37 @@ private:
             arm_timer(next);
     }
 
+    static int dup_or_throw(int fd)
+    {
+        int d = ::dup(fd);
+        if (d < 0)
+            throw std::system_error(errno, std::system_category(), "weft::runtime: dup");
+        return d;
+    }
+
+    // Sockets: the net poller's descriptor is readable while readiness
+    // waits to be delivered. One wait is queued at a time; each wake-up
+    // delivers everything, re-queues the wait, and then delivers once more,
+    // since readiness that arrived between the two was an edge with no wait
+    // queued to see it.
+    void watch_io() noexcept
+    {
+        {
+            std::lock_guard lk(m_io_lock);
+            if (m_stopped.load(std::memory_order_relaxed))
+                return;
+            m_io_watch.async_wait(asio::posix::descriptor_base::wait_read,
+                                  [self = shared_from_this()](const asio::error_code& ec) {
+                                      if (ec != asio::error::operation_aborted)
+                                          self->watch_io();
+                                  });
+        }
+        if (!enter())
+            return;
+        poll_hosted_io();
+        leave();
+    }
+
     asio::io_context& m_io;
     std::atomic<bool> m_stopped{false};
     std::atomic<unsigned> m_active{0};
@@ -742,6 +788,8 @@ private:
     asio::steady_timer m_timer;
     std::int64_t m_timer_at = INT64_MAX;
     std::uint64_t m_timer_gen = 0;
+    std::mutex m_io_lock; // guards m_io_watch
+    asio::posix::stream_descriptor m_io_watch;
     asio::executor_work_guard<asio::io_context::executor_type> m_work;
 };
 
@@ -778,6 +826,7 @@ public:
         : m_host(std::make_shared<detail::asio_host>(io))
     {
         detail::runtime_start_hosted(*m_host, opts);
+        m_host->start();
     }
     runtime(const runtime&) = delete;
     runtime& operator=(const runtime&) = delete;

@@ -51,6 +51,18 @@ void runtime_start_hosted(host& h, const runtime_options& opts);
 /// calling thread. Only while the hosted runtime runs.
 void run_hosted(task_header* t) noexcept;
 
+/// The descriptor that is readable while a socket weft::net waits on has
+/// readiness to deliver (the process's net poller, an epoll instance;
+/// registered edge-triggered in the host's own poller, each new readiness
+/// is a new edge). The host watches it and calls poll_hosted_io() on every
+/// wake-up. Throws std::system_error if the poller cannot be created.
+int hosted_io_fd();
+
+/// Delivers every socket readiness that arrived, without sleeping: the
+/// operations waiting for it run their system call on the calling thread
+/// and their tasks are scheduled. Callable from any thread, at any time.
+void poll_hosted_io() noexcept;
+
 /// Fires the due timers of the hosted runtime; returns the earliest pending
 /// deadline afterwards (INT64_MAX: none). Only while it runs.
 std::int64_t fire_hosted_timers() noexcept;

@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <weft/detail/host.hpp>
 #include <weft/detail/spinlock.hpp>
 
 namespace weft::detail {
@@ -173,6 +174,16 @@ void net_poller::poll() noexcept
         if (n < 128)
             return;
     }
+}
+
+int hosted_io_fd()
+{
+    return net_poller::instance().fd();
+}
+
+void poll_hosted_io() noexcept
+{
+    net_poller::instance().poll();
 }
 
 } // namespace weft::detail
