@@ -230,15 +230,20 @@ TEST_CASE("a task awaits an asio::awaitable through co_spawn, exceptions include
             },
             weft::use_task);
         CHECK(v == 7);
-        // Only the type is checked: Asio may drop its copy of the
-        // exception_ptr after the task resumed, and ThreadSanitizer, which
-        // cannot see libstdc++'s reference count, would take a read of the
-        // message here for a race with that thread freeing it.
-        CHECK_THROWS_AS(co_await asio::co_spawn(
-                            io.io(),
-                            []() -> asio::awaitable<void> { throw std::domain_error("from asio"); },
-                            weft::use_task),
-                        std::domain_error);
+        // Only the type is checked, and not with CHECK_THROWS_AS, which reads
+        // the message: Asio may drop its copy of the exception_ptr after the
+        // task resumed, and ThreadSanitizer, which cannot see libstdc++'s
+        // reference counts, would take any read of the exception object here
+        // for a race with that thread freeing it.
+        bool threw_domain_error = false;
+        try {
+            co_await asio::co_spawn(
+                io.io(), []() -> asio::awaitable<void> { throw std::domain_error("from asio"); },
+                weft::use_task);
+        } catch (const std::domain_error&) {
+            threw_domain_error = true;
+        }
+        CHECK(threw_domain_error);
     });
 }
 
