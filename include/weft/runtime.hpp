@@ -384,6 +384,25 @@ join_handle<R> adopt_root(root_promise<R>* p) noexcept
 }
 } // namespace detail
 
+namespace detail {
+/// Creates the root task of f(args...), with ctx as its context if given,
+/// and queues it.
+template <class F, class... A>
+auto spawn_task(const context* ctx, F&& f, A&&... args)
+{
+    auto p = make_root(std::forward<F>(f), std::forward<A>(args)...);
+    auto h = adopt_root(p);
+    if (ctx) {
+        p->m_ctx_given = true;
+        p->m_ctx = ctx->node();
+        if (p->m_ctx)
+            p->m_ctx->acquire();
+    }
+    spawn(p);
+    return h;
+}
+} // namespace detail
+
 /// Runs f(args...) as a new task, concurrently with the caller. [go f(args)]
 ///
 /// f(args...) must return task<R>. f and args are decay-copied into the new
@@ -396,26 +415,16 @@ template <class F, class... A>
     requires detail::task_function<F, A...>
 auto go(F&& f, A&&... args)
 {
-    auto p = detail::make_root(std::forward<F>(f), std::forward<A>(args)...);
-    auto h = detail::adopt_root(p);
-    detail::spawn(p);
-    return h;
+    return detail::spawn_task(nullptr, std::forward<F>(f), std::forward<A>(args)...);
 }
 
 /// go(f, args...) with ctx as the new task's context: when ctx is done, the
 /// task's blocking operations end with canceled_error.
 template <class F, class... A>
     requires detail::task_function<F, A...>
-auto go(context ctx, F&& f, A&&... args)
+auto go(const context& ctx, F&& f, A&&... args)
 {
-    auto p = detail::make_root(std::forward<F>(f), std::forward<A>(args)...);
-    auto h = detail::adopt_root(p);
-    p->m_ctx_given = true;
-    p->m_ctx = ctx.node();
-    if (p->m_ctx)
-        p->m_ctx->acquire();
-    detail::spawn(p);
-    return h;
+    return detail::spawn_task(&ctx, std::forward<F>(f), std::forward<A>(args)...);
 }
 
 /// Starts a runtime, runs f(args...) as the main task and blocks until it
