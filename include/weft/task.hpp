@@ -83,9 +83,12 @@ struct task_promise_base : pooled_frame {
     /// then awaits the operand's own awaiter through a thin forwarder (so
     /// that operands that cannot move still need not).
     template <class A>
-    auto await_transform(A&& a, std::source_location where = std::source_location::current())
+    auto await_transform(A&& a,
+                         [[maybe_unused]] std::source_location where = std::source_location::current())
     {
+#if !defined(WEFT_NO_DIAG_BOOKKEEPING)
         m_where = where;
+#endif
         if constexpr (requires { static_cast<A&&>(a).operator co_await(); })
             return located_awaiter<decltype(static_cast<A&&>(a).operator co_await())>{
                 static_cast<A&&>(a).operator co_await()};

@@ -333,14 +333,16 @@ task_header* worker::steal() noexcept
                     push_back(m_steal_buf[k], false);
                 return m_steal_buf[0];
             }
-            if (last_round && v->m_runnext.load(std::memory_order_relaxed)) {
+            if (auto seen = last_round ? v->m_runnext.load(std::memory_order_relaxed) : nullptr) {
                 // The victim is likely about to run its runnext itself;
-                // take it only if it is still there after a short pause.
+                // take it only if the same task is still there after a
+                // short pause. A different one means the victim ran the
+                // first and is making progress (a task that spawns the
+                // next, a ping-pong): leave the chain on its worker.
                 for (int s = 0; s < 64; ++s)
                     cpu_relax();
-                auto t = v->m_runnext.load(std::memory_order_acquire);
-                if (t && v->m_runnext.compare_exchange_strong(t, nullptr,
-                                                              std::memory_order_acq_rel))
+                auto t = seen;
+                if (v->m_runnext.compare_exchange_strong(t, nullptr, std::memory_order_acq_rel))
                     return t;
             }
         }
@@ -478,7 +480,9 @@ void worker::loop() noexcept
             std::atomic_signal_fence(std::memory_order_seq_cst);
         }
         // Running now: no longer waiting for anything (see note_wait).
+#if !defined(WEFT_NO_DIAG_BOOKKEEPING)
         t->m_wait.store(nullptr, std::memory_order_relaxed);
+#endif
         t_current = t;
         t->m_resume.resume();
         // Between tasks no task is current: timers fired and I/O delivered

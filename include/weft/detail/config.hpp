@@ -33,6 +33,11 @@
 #define WEFT_AWAIT_SUSPEND
 #endif
 
+// WEFT_NO_DIAG_BOOKKEEPING (define it for the library and the program
+// alike) drops what dump_tasks records at each suspension: the state, its
+// start and the co_await's source location. It exists so that tools/bench
+// can measure that cost; dumps of such a build show no states or locations.
+
 #define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 

@@ -96,10 +96,12 @@ extern std::atomic<std::uint32_t> g_coarse_ms;
 
 /// Records that t, the running task, is about to block on `what` (a
 /// string literal), for dump_tasks.
-inline void note_wait(task_header* t, const char* what) noexcept
+inline void note_wait([[maybe_unused]] task_header* t, [[maybe_unused]] const char* what) noexcept
 {
+#if !defined(WEFT_NO_DIAG_BOOKKEEPING)
     t->m_wait.store(what, std::memory_order_relaxed);
     t->m_since.store(g_coarse_ms.load(std::memory_order_relaxed), std::memory_order_relaxed);
+#endif
 }
 
 /// Reports an exception that escaped a task nobody will join, like an
