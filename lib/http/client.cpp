@@ -145,14 +145,15 @@ task<response> fetch(std::string method, std::string url, std::string body, clie
     r.reason = std::move(info.reason);
     r.headers = std::move(info.fields);
     std::size_t total = 0;
-    auto deliver = [&](std::string_view data) {
+    // data points into buf, which stays put until on_body's task returns.
+    auto deliver = [&](std::string_view data) -> task<> {
         total += data.size();
         if (total > opts.max_body_bytes)
             throw std::length_error("weft::http: response body too long");
-        if (opts.on_body)
-            opts.on_body(data);
-        else
+        if (!opts.on_body)
             r.body.append(data);
+        else if (!data.empty())
+            co_await opts.on_body(data);
     };
     const bool no_body = method == "HEAD" || info.status == 204 || info.status == 304;
     if (no_body) {
@@ -165,7 +166,7 @@ task<response> fetch(std::string method, std::string url, std::string body, clie
                 auto res = dec.decode(std::string_view(buf).substr(pos));
                 if (res.error)
                     throw std::runtime_error(std::string("weft::http: bad chunked body: ") + res.reason);
-                deliver(res.data);
+                co_await deliver(res.data);
                 pos += res.consumed;
                 if (res.done) {
                     done = true;
@@ -183,7 +184,7 @@ task<response> fetch(std::string method, std::string url, std::string body, clie
     } else if (info.has_length) {
         for (;;) {
             std::size_t take = std::min<std::uint64_t>(buf.size(), info.length - total);
-            deliver(std::string_view(buf).substr(0, take));
+            co_await deliver(std::string_view(buf).substr(0, take));
             buf.erase(0, take);
             if (total == info.length)
                 break;
@@ -192,7 +193,7 @@ task<response> fetch(std::string method, std::string url, std::string body, clie
         }
     } else {
         for (;;) {
-            deliver(buf);
+            co_await deliver(buf);
             buf.clear();
             if (!co_await read_some())
                 break;

@@ -324,7 +324,18 @@ std::string request::query_value(std::string_view name) const
     return {};
 }
 
-const weft::context& request::context() { return m_s->m_conn->request_context(); }
+const weft::context& request::context()
+{
+    return m_has_ctx ? m_ctx : m_s->m_conn->request_context();
+}
+
+request request::with_context(weft::context ctx) const
+{
+    request r(*m_s);
+    r.m_ctx = std::move(ctx);
+    r.m_has_ctx = true;
+    return r;
+}
 
 // ---------------------------------------------------------- response_writer
 

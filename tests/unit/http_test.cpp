@@ -163,7 +163,10 @@ TEST_CASE("a flushed response without a length streams chunked")
         CHECK(out.ends_with("6\r\npart2\n\r\n0\r\n\r\n"));
         std::vector<std::string> pieces;
         http::client_options o;
-        o.on_body = [&](std::string_view d) { pieces.emplace_back(d); };
+        o.on_body = [&](std::string_view d) -> weft::task<> {
+            pieces.emplace_back(d);
+            co_return;
+        };
         auto resp = co_await http::fetch("GET", "http://" + addr + "/", {}, std::move(o));
         std::string all;
         for (auto& p : pieces)
@@ -174,6 +177,47 @@ TEST_CASE("a flushed response without a length streams chunked")
         out = co_await raw_exchange(addr, "GET / HTTP/1.0\r\n\r\n");
         CHECK(out.find("Transfer-Encoding") == std::string::npos);
         CHECK(out.ends_with("part0\npart1\npart2\n"));
+    });
+}
+
+TEST_CASE("a slow asynchronous on_body gets every piece, in order, one at a time")
+{
+    // A channel between the client and a slow consumer: on_body waits on
+    // the send, so the client reads no further meanwhile.
+    auto stream = [](http::response_writer& w, http::request&) -> weft::task<> {
+        for (int i = 0; i < 20; ++i) {
+            w.write(std::to_string(i) + ",");
+            co_await w.flush();
+        }
+    };
+    with_server(stream, {}, [](http::server&, std::string addr) -> weft::task<> {
+        auto pieces = weft::make_chan<std::string>();
+        std::atomic<int> in_callback{0}, overlapped{0};
+        auto fetching = weft::go([&]() -> weft::task<int> {
+            http::client_options o;
+            o.on_body = [&](std::string_view d) -> weft::task<> {
+                if (in_callback.fetch_add(1) != 0)
+                    overlapped.fetch_add(1);
+                co_await weft::sleep_for(2ms);
+                co_await pieces.send(std::string(d));
+                in_callback.fetch_sub(1);
+            };
+            auto resp = co_await http::fetch("GET", "http://" + addr + "/", {}, std::move(o));
+            pieces.close();
+            co_return resp.status;
+        });
+        std::string all;
+        while (auto p = co_await pieces.recv()) {
+            CHECK(!p->empty());
+            all += *p;
+            co_await weft::sleep_for(5ms); // the slow consumer
+        }
+        CHECK(co_await fetching == 200);
+        std::string want;
+        for (int i = 0; i < 20; ++i)
+            want += std::to_string(i) + ",";
+        CHECK(all == want);
+        CHECK(overlapped.load() == 0);
     });
 }
 
@@ -428,6 +472,46 @@ TEST_CASE("middleware: basic auth, body limits and a concurrency limit")
         CHECK(r.status == 503);
         co_await gate.send(0);
         CHECK(co_await first == 200);
+    });
+}
+
+TEST_CASE("with_context hands a middleware's value to the wrapped handler")
+{
+    static weft::context_key<std::string> user_key;
+    std::atomic<bool> inner_cancelled{false};
+    auto handler = [&](http::response_writer& w, http::request& r) -> weft::task<> {
+        const std::string* user = r.context().value(user_key);
+        w.write(user ? *user : "nobody");
+        w.write(" " + std::string(r.path_value("id")));
+        co_return;
+    };
+    http::middleware authenticate = [](http::handler next) -> http::handler {
+        return [next](http::response_writer& w, http::request& r) -> weft::task<> {
+            auto inner = r.with_context(weft::with_value(r.context(), user_key, "alice"));
+            co_await next(w, inner);
+        };
+    };
+    http::serve_mux mux;
+    mux.handle("/users/{id}", http::chain(handler, {authenticate}));
+    mux.handle("/plain", handler);
+    // The derived context ends with the request's.
+    mux.handle("/watch", [&](http::response_writer&, http::request& r) -> weft::task<> {
+        auto inner = r.with_context(weft::with_value(r.context(), user_key, "bob"));
+        auto ctx = inner.context();
+        weft::go([&inner_cancelled, ctx]() -> weft::task<> {
+            co_await ctx.done();
+            inner_cancelled = true;
+        });
+        co_return;
+    });
+    with_server(mux.as_handler(), {}, [&](http::server&, std::string addr) -> weft::task<> {
+        auto r = co_await http::get("http://" + addr + "/users/7");
+        CHECK(r.body == "alice 7");
+        r = co_await http::get("http://" + addr + "/plain");
+        CHECK(r.body == "nobody ");
+        r = co_await http::get("http://" + addr + "/watch");
+        CHECK(r.status == 200);
+        CHECK(co_await weft_test::eventually([&] { return inner_cancelled.load(); }));
     });
 }
 

@@ -26,8 +26,12 @@ struct client_options {
     weft::http::headers headers;
     /// Longest body accepted; beyond it the request throws std::length_error.
     std::size_t max_body_bytes = 64 * 1024 * 1024;
-    /// When set, receives the body as it arrives instead of response::body.
-    std::function<void(std::string_view)> on_body;
+    /// When set, receives the body as it arrives instead of response::body:
+    /// called with each piece read (never an empty one), and the task it
+    /// returns is awaited before the next read, so a callback that waits
+    /// (co_await ch.send(...)) holds the transfer back. The view is valid
+    /// until that task returns. An exception it throws ends fetch with it.
+    std::function<task<>(std::string_view)> on_body;
 };
 
 /// Sends one request on a new connection and reads the response. url is

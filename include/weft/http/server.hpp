@@ -93,12 +93,25 @@ public:
     /// nothing).
     const weft::context& context();
 
+    /// This request with ctx as its context() [r.WithContext]: how a
+    /// middleware hands request-scoped values to the handler it wraps,
+    ///     auto inner = r.with_context(weft::with_value(r.context(), user_key, id));
+    ///     co_await next(w, inner);
+    /// ctx should descend from context(), so that it still ends when the
+    /// client goes away or the handler returns. The running task's context
+    /// does not change: its blocking operations obey the request's context
+    /// once that was asked for (above), never ctx itself. Both handles refer
+    /// to the same request (views, body, path values).
+    request with_context(weft::context ctx) const;
+
     /// Internal.
     explicit request(detail::request_state& s) noexcept : m_s(&s) {}
 
 private:
     friend class serve_mux;
     detail::request_state* m_s;
+    weft::context m_ctx; // with_context's, if m_has_ctx
+    bool m_has_ctx = false;
 };
 
 /// Builds the response. The status and headers go out with the first

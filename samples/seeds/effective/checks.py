@@ -424,15 +424,75 @@ def _(run):
     run.expect(run.lines == moving_average_lines()[0], 'out of order')
 
 
-@example('ch8-stream-error')
-def _(run):
+def check_stream_error(run, lines):
     want, _ = moving_average_lines(skip_row=30)
-    run.last('row 30: bad value')
-    got = run.lines[:-1]
+    run.expect(lines and lines[-1] == 'row 30: bad value', 'the error is not last')
+    got = lines[:-1]
     # The error cancels the stream: a prefix of the results, at least those
     # of the rows before the error.
     before = len([l for l in want if int(l.split(':')[1].split()[0]) < 30000])
     run.expect(got == want[:len(got)] and len(got) >= before, f'{len(got)} results')
+
+
+@example('ch8-stream-error')
+def _(run):
+    check_stream_error(run, run.lines)
+
+
+@example('ch8-tcp-server')
+def _(run):
+    run.exact('''
+        client: sent "hello", got back "hello"
+        straggler: sent "still here", got back "still here"
+        sending SIGTERM to this process
+        signal "Terminated": stopping the listener
+        listen returned
+        connections still open after 200 ms: leaving them be
+        the straggler hung up: all connections closed
+        ''')
+    run.within(0.2, 10)
+
+
+@example('ch8-http-service')
+def _(run):
+    t = ','.join('{"id":%d,"amount":%d}' % (i, i * 10) for i in (100, 101, 102, 200, 201, 202))
+    run.exact(f'''
+        GET without credentials: 401 Unauthorized
+        GET: 200 {{"user_data":"stats of alice","account_data":4200,"last_transactions":[{t}]}}
+        POST {{"refresh_seconds": 30, "layout": "compact"}}: 200
+        POST {{"refresh_seconds": : 400 malformed parameters
+        POST of 20000 bytes: 413 Content Too Large
+        PUT: 405 Unhandled request type
+        alice's dashboard: refreshed every 30 s, layout compact
+        ''')
+
+
+@example('ch8-http-stream')
+def _(run):
+    # The same results as ch8-stream and ch8-stream-error, over HTTP.
+    second = run.index('GET /db?error=1')
+    run.expect(run.lines[0] == 'GET /db', 'GET /db first')
+    run.expect(run.lines[1:second] == moving_average_lines()[0], 'GET /db: not the stream\'s results')
+    check_stream_error(run, run.lines[second + 1:])
+
+
+@example('ch8-chat')
+def _(run):
+    run.exact('''
+        client 1 got "hi, I'm client 1" from client 1
+        client 1 got "hi, I'm client 2" from client 2
+        client 2 got "hi, I'm client 2" from client 2
+        client 1 got "hi, I'm client 3" from client 3
+        client 2 got "hi, I'm client 3" from client 3
+        client 3 got "hi, I'm client 3" from client 3
+        client 1 got "hi, I'm slow" from slow client
+        client 2 got "hi, I'm slow" from slow client
+        client 3 got "hi, I'm slow" from slow client
+        controller: a client's buffer is full: evicted
+        client 1 sent 500 long messages; clients 1, 2 and 3 got them all
+        slow client: the server hung up before the end: evicted
+        all connections closed
+        ''')
 
 
 # Chapter 9
