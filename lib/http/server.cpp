@@ -839,16 +839,27 @@ task<> conn::serve()
         // 3. The handler.
         response_writer& w = m_writer;
         w.reset();
-        bool failed = false;
+        bool failed = false, canceled = false;
+        std::string what;
         try {
             co_await srv.m_handler(w, req);
         } catch (const std::exception& e) {
             failed = true;
-            weft::detail::log(weft::detail::log_level::error,
-                              std::string("http: handler for ") + std::string(head.method) + " " +
-                                  std::string(head.target) + " threw: " + e.what());
+            canceled = dynamic_cast<const canceled_error*>(&e) != nullptr;
+            what = e.what();
         }
-        co_await end_request();
+        co_await end_request(); // the disconnect watcher is done with m_peer_gone
+        if (failed) {
+            // A handler cancelled because its client left, or because a
+            // shutdown ran out of time, is routine; anything else is a bug
+            // in the handler.
+            const bool routine =
+                canceled && (m_peer_gone || srv.m_shutdown.load(std::memory_order_relaxed));
+            weft::detail::log(routine ? weft::detail::log_level::debug
+                                      : weft::detail::log_level::error,
+                              std::string("http: handler for ") + std::string(head.method) + " " +
+                                  std::string(head.target) + " threw: " + what);
+        }
         if (!w.m_head_sent && srv.m_shutdown.load(std::memory_order_relaxed))
             m_keep_alive = false;
         if (failed) {

@@ -6,6 +6,7 @@
 // serves on an ephemeral loopback port and is its own client.
 //
 // usage: ch8 EXAMPLE
+#include "../local_server.hpp"
 #include "../seeds.hpp"
 
 #include <weft/http/client.hpp>
@@ -560,9 +561,7 @@ weft::task<> http_service()
     mux.handle("/dashboard/",
                http::chain(std::bind_front(&dashboard_service::dashboard_handler, &svc),
                            {authenticate(auth), http::max_body(10240)}));
-    http::server srv(mux.as_handler());
-    auto listener = weft::net::tcp_listener::listen("127.0.0.1:0");
-    auto serving = weft::go([&]() -> weft::task<> { co_await srv.serve(listener); });
+    seeds::local_server srv(mux.as_handler());
 
     struct call {
         const char* method;
@@ -577,7 +576,7 @@ weft::task<> http_service()
         {"POST", std::string(20000, ' '), true},
         {"PUT", "", true},
     };
-    const std::string url = "http://" + listener.local_address() + "/dashboard/";
+    const std::string url = srv.url() + "/dashboard/";
     for (auto& c : calls) {
         http::client_options opts;
         if (c.signed_in)
@@ -595,8 +594,7 @@ weft::task<> http_service()
         std::printf("%s: %d%s%s\n", what.c_str(), resp.status, resp.body.empty() ? "" : " ",
                     resp.body.c_str());
     }
-    co_await srv.shutdown();
-    co_await serving;
+    co_await srv.close();
     auto& alice = svc.config["alice"];
     std::printf("alice's dashboard: refreshed every %d s, layout %s\n", alice.refresh_seconds,
                 alice.layout.c_str());
@@ -882,9 +880,7 @@ weft::task<> http_stream()
 {
     http::serve_mux mux;
     mux.handle("GET /db", db_handler);
-    http::server srv(mux.as_handler());
-    auto listener = weft::net::tcp_listener::listen("127.0.0.1:0");
-    auto serving = weft::go([&]() -> weft::task<> { co_await srv.serve(listener); });
+    seeds::local_server srv(mux.as_handler());
 
     for (std::string query : {"", "?error=1"}) {
         std::printf("GET /db%s\n", query.c_str());
@@ -892,7 +888,7 @@ weft::task<> http_stream()
         // waits for each send, so a slow pipeline slows the transfer.
         auto [ctx, cancel] = weft::with_cancel(weft::background());
         auto body = weft::make_chan<std::string>();
-        std::string url = "http://" + listener.local_address() + "/db" + query;
+        std::string url = srv.url() + "/db" + query;
         weft::go(ctx, [url, body]() -> weft::task<> {
             http::client_options opts;
             opts.on_body = [body](std::string_view piece) -> weft::task<> {
@@ -915,8 +911,7 @@ weft::task<> http_stream()
             std::printf("decode error: %s\n", err->c_str());
         cancel();
     }
-    co_await srv.shutdown();
-    co_await serving;
+    co_await srv.close();
 }
 
 // A chat (E8.12): the book's WebSocket chat, over TCP with a JSON message

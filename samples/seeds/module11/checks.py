@@ -116,8 +116,10 @@ def _(run):
 def _(run):
     run.only(r'Even: \d+', r'Odd: \d+', 'no one is ready')
     evens, odds = run.numbers(r'Even: (\d+)'), run.numbers(r'Odd: (\d+)')
-    run.expect(evens[:3] == [0, 2, 4] and evens == list(range(0, 2 * len(evens), 2)), f'evens {evens}')
-    run.expect(odds[:3] == [1, 3, 5] and odds == list(range(1, 2 * len(odds), 2)), f'odds {odds}')
+    # Each source sends at once and then after pauses of up to 100 ms, for
+    # 200 ms: two values each for sure, a third unless the pauses were long.
+    run.expect(evens[:2] == [0, 2] and evens == list(range(0, 2 * len(evens), 2)), f'evens {evens}')
+    run.expect(odds[:2] == [1, 3] and odds == list(range(1, 2 * len(odds), 2)), f'odds {odds}')
     run.count('no one is ready', low=1)
 
 
