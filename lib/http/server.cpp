@@ -541,7 +541,8 @@ void conn::ensure_space(std::size_t want)
     while (cap - m_end < want)
         cap *= 2;
     auto nb = std::make_unique<char[]>(cap);
-    std::memcpy(nb.get(), m_buf.get(), m_end);
+    if (m_end > 0) // the first buffer: nothing to copy from a null one
+        std::memcpy(nb.get(), m_buf.get(), m_end);
     m_buf = std::move(nb);
     m_cap = cap;
     m_moved = true;

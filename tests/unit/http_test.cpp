@@ -3,6 +3,7 @@
 #include <weft/http/client.hpp>
 #include <weft/http/mux.hpp>
 #include <weft/context.hpp>
+#include <weft/detail/config.hpp>
 #include <weft/runtime.hpp>
 #include <weft/sync.hpp>
 #include <weft/time.hpp>
@@ -304,7 +305,18 @@ TEST_CASE("a handler that throws gets a 500 and the connection goes on")
     CHECK(log.text().find("error http: handler for GET /boom threw: boom\n") != std::string::npos);
 }
 
-TEST_CASE("the server survives running out of descriptors and serves the clients that waited")
+// UBSan's vptr check needs a descriptor of its own (a pipe, to probe that a
+// vtable is readable): with none left it reports every polymorphic access
+// as invalid. The sanitizer builds (ASan+UBSan) therefore skip this test;
+// the plain builds run it on both reactors.
+#if defined(WEFT_ASAN)
+constexpr bool k_sanitizer_needs_descriptors = true;
+#else
+constexpr bool k_sanitizer_needs_descriptors = false;
+#endif
+
+TEST_CASE("the server survives running out of descriptors and serves the clients that waited" *
+          doctest::skip(k_sanitizer_needs_descriptors))
 {
     weft::test::log_capture log;
     with_server(hello(), {}, [&log](http::server&, std::string addr) -> weft::task<> {
