@@ -399,9 +399,11 @@ private:
 
 weft::task<> condition()
 {
-    weft::mutex lock;
-    weft::cond full_cond(lock), empty_cond(lock);
-    queue q(10);
+    // The workers run until the program ends, after this function returns:
+    // what they share must outlive it (Go's garbage collector sees to that).
+    static weft::mutex lock;
+    static weft::cond full_cond(lock), empty_cond(lock);
+    static queue q(10);
     auto producer = [&]() -> weft::task<> {
         for (;;) {
             int value = seeds::rand_intn(1'000'000);
