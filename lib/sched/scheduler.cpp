@@ -20,6 +20,7 @@
 
 #include "scheduler.hpp"
 #include "futex.hpp"
+#include "../reactor/epoll/net_poller.hpp"
 
 #include <weft/detail/cancel.hpp>
 
@@ -463,7 +464,14 @@ void worker::loop() noexcept
     // Timer deadlines are the reactor's timeouts: without this the kernel
     // may let a sleep run 50 us late (the default timer slack).
     ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
-    m_reactor = make_reactor(m_sched->m_reactor_kind);
+    try {
+        m_reactor = make_reactor(m_sched->m_reactor_kind);
+    } catch (...) {
+        m_start_error = std::current_exception(); // scheduler::start reports it
+    }
+    m_sched->m_reactors_made.fetch_add(1, std::memory_order_release);
+    if (!m_reactor)
+        return;
     while (task_header* t = find_runnable()) {
         if (WEFT_UNLIKELY(m_watching))
             unpark_role();
@@ -528,6 +536,17 @@ void scheduler::start()
         worker* p = w.get();
         p->m_thread = std::thread([p] { p->loop(); });
     }
+    // Every worker makes its reactor on its own thread (an io_uring ring
+    // belongs to its submitter). Wait for them, so that a failure (out of
+    // descriptors, locked memory) is an exception of run() rather than a
+    // worker dying later.
+    spin_until([this] { return m_reactors_made.load(std::memory_order_acquire) == m_n; });
+    for (auto& w : m_workers)
+        if (w->m_start_error) {
+            auto e = w->m_start_error;
+            stop();
+            std::rethrow_exception(e);
+        }
 }
 
 bool scheduler::any_work_visible() const noexcept
@@ -1130,12 +1149,20 @@ void runtime_start(const runtime_options& opts)
     std::lock_guard lk(g_run_lock);
     if (g_sched.load())
         throw std::logic_error("weft::run: a runtime is already running");
+    // The sockets' poller, now rather than at some socket's first wait:
+    // creating it needs a descriptor, and there it could not report failing.
+    (void)net_poller::instance();
     unsigned n = opts.workers ? opts.workers : default_workers();
     if (n > k_max_workers)
         throw std::invalid_argument("weft::run: more than 4096 workers");
     auto s = new scheduler(n, opts.detect_deadlock);
     g_coarse_ms.store(coarse_ms(), std::memory_order_relaxed);
-    s->start();
+    try {
+        s->start();
+    } catch (...) {
+        delete s;
+        throw;
+    }
     g_sched.store(s, std::memory_order_release);
     install_sigquit();
 }

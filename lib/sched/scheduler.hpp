@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <ostream>
@@ -58,6 +59,9 @@ struct worker {
     // the reactor wait).
     alignas(cache_line) std::atomic<std::uint32_t> m_park{0};
     std::unique_ptr<reactor> m_reactor;
+    /// Why this worker could not create its reactor (it then ends at once);
+    /// written before it counts down scheduler::m_reactors_made.
+    std::exception_ptr m_start_error;
 
     /// Timers armed by tasks running on this worker.
     timer_heap m_timers;
@@ -257,6 +261,8 @@ private:
     alignas(cache_line) std::atomic<unsigned> m_npidle{0};
     std::atomic<unsigned> m_nspinning{0};
     std::atomic<bool> m_stopping{false};
+    /// Counts down as each worker has made (or failed to make) its reactor.
+    std::atomic<unsigned> m_reactors_made{0};
     std::atomic<bool> m_main_done{false};
     /// Hosted mode: host threads inside run_hosted now.
     std::atomic<unsigned> m_hosted_running{0};

@@ -89,6 +89,16 @@ public:
     descriptor_hog& operator=(const descriptor_hog&) = delete;
     ~descriptor_hog() { release(); }
 
+    /// Frees one more descriptor; false when none is left to free.
+    bool release_one()
+    {
+        if (m_fds.empty())
+            return false;
+        ::close(m_fds.back());
+        m_fds.pop_back();
+        return true;
+    }
+
     void release()
     {
         for (int fd : m_fds)
