@@ -2,33 +2,19 @@
 a rejected line, a slow client evicted while the others go on, leaving, and
 a graceful stop on SIGTERM."""
 
-import atexit
 import json
+import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from server_check import rest_after_stop, start  # noqa: E402
+
 exe = sys.argv[1]
-proc = subprocess.Popen([exe, '127.0.0.1:0'], stdout=subprocess.PIPE, text=True)
-# Never leave the server behind, whatever happens to this script.
-atexit.register(lambda: proc.poll() is None and proc.kill())
-out = []
-
-
-def fail(msg):
-    proc.kill()
-    print('\n'.join(out))
-    print('FAIL:', msg)
-    sys.exit(1)
-
-
-first = proc.stdout.readline()
-out.append(first.rstrip())
-if not first.startswith('chat server on '):
-    fail('unexpected first line')
+proc, out, fail, first = start([exe, '127.0.0.1:0'], 'chat server on ')
 host, port = first.split()[3].rsplit(':', 1)
 addr = (host, int(port))
 
@@ -127,11 +113,7 @@ a.s.close()
 b.until(lambda m: m == {'type': 'leave', 'who': me_a['you']}, 'a leaving')
 
 proc.send_signal(signal.SIGTERM)
-try:
-    rest = proc.communicate(timeout=10)[0]
-except subprocess.TimeoutExpired:
-    fail('still running 10 s after the signal')
-out.extend(rest.splitlines())
+rest = rest_after_stop(proc, out, fail)
 if proc.returncode != 0 or not rest.rstrip().endswith('stopped'):
     fail(f'exit status {proc.returncode}')
 try:

@@ -2,33 +2,18 @@
 stop on SIGTERM (a connection open at the signal still works during the
 grace period; one that stays idle is closed when it ends)."""
 
-import atexit
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from server_check import rest_after_stop, start  # noqa: E402
+
 exe = sys.argv[1]
-proc = subprocess.Popen([exe, '127.0.0.1:0', '700'], stdout=subprocess.PIPE, text=True)
-# Never leave the server behind, whatever happens to this script.
-atexit.register(lambda: proc.poll() is None and proc.kill())
-out = []
-
-
-def fail(msg):
-    proc.kill()
-    print('\n'.join(out))
-    print('FAIL:', msg)
-    sys.exit(1)
-
-
-first = proc.stdout.readline()
-out.append(first.rstrip())
-if not first.startswith('echo server on '):
-    fail('unexpected first line')
+proc, out, fail, first = start([exe, '127.0.0.1:0', '700'], 'echo server on ')
 host, port = first.split()[3].rsplit(':', 1)
 addr = (host, int(port))
 
@@ -85,11 +70,7 @@ try:
     fail('still accepting after the signal')
 except OSError:
     pass
-try:
-    rest = proc.communicate(timeout=10)[0]
-except subprocess.TimeoutExpired:
-    fail('still running 10 s after the signal')
-out.extend(rest.splitlines())
+rest = rest_after_stop(proc, out, fail)
 if proc.returncode != 0:
     fail(f'exit status {proc.returncode}')
 if 'grace period over: closing 1 connection(s)' not in rest or not rest.rstrip().endswith('stopped'):

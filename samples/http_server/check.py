@@ -1,35 +1,21 @@
 """Runs http_server and checks its endpoints over loopback, then stops it
 with SIGTERM while a streaming request is in progress."""
 
-import atexit
 import base64
+import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from server_check import rest_after_stop, start  # noqa: E402
+
 exe = sys.argv[1]
-proc = subprocess.Popen([exe, '127.0.0.1:0'], stdout=subprocess.PIPE, text=True)
-# Never leave the server behind, whatever happens to this script.
-atexit.register(lambda: proc.poll() is None and proc.kill())
-out = []
-
-
-def fail(msg):
-    proc.kill()
-    print('\n'.join(out))
-    print('FAIL:', msg)
-    sys.exit(1)
-
-
-first = proc.stdout.readline()
-out.append(first.rstrip())
-if not first.startswith('http_server listening on http://'):
-    fail('unexpected first line')
+proc, out, fail, first = start([exe, '127.0.0.1:0'], 'http_server listening on http://')
 base = first.split()[3].rstrip('/')
 out.append(proc.stdout.readline().rstrip())
 
@@ -96,11 +82,7 @@ proc.send_signal(signal.SIGTERM)
 t.join()
 if result.get('got') != (200, ''.join(f'tick {i}\n' for i in range(1, 6))):
     fail(f'stream cut by the stop: {result.get("got")!r}')
-try:
-    rest = proc.communicate(timeout=10)[0]
-except subprocess.TimeoutExpired:
-    fail('still running 10 s after the signal')
-out.extend(rest.splitlines())
+rest = rest_after_stop(proc, out, fail)
 if proc.returncode != 0 or 'stopped after' not in rest:
     fail(f'exit status {proc.returncode}')
 print('\n'.join(out))
