@@ -13,13 +13,17 @@ namespace weft {
 ///     task 7 [chan receive, 12 ms]:
 ///       consumer(weft::recv_chan<int>) at samples/feed/main.cpp:31
 ///       pipeline() at samples/feed/main.cpp:50
-///     created by task 1
+///     created by task 1 in pipeline() at samples/feed/main.cpp:47
 ///
 /// For each task: its id; its state (`running`, `runnable`, or what it waits
 /// for: `chan receive`, `chan send`, `select`, `sleep`, `mutex lock`,
 /// `wait_group wait`, `join`, ...) and for how long (to the resolution of
 /// the coarse clock, a few ms); its async stack, innermost frame first,
-/// each with the co_await it is in; and the task that created it.
+/// each with the co_await it is in; and where it was created: the task that
+/// called go (none for a go from another thread) and the function and line
+/// of that call (go with at most four arguments; see go()). Tasks started
+/// by task_group::go and wait_group::go show that call inside weft, as Go's
+/// errgroup children do.
 ///
 /// Thread safety: callable from any thread (tasks included) while a runtime
 ///   runs; prints "no weft runtime is running" otherwise. The workers stop

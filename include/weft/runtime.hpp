@@ -386,12 +386,13 @@ join_handle<R> adopt_root(root_promise<R>* p) noexcept
 
 namespace detail {
 /// Creates the root task of f(args...), with ctx as its context if given,
-/// and queues it.
+/// records where the go call was (empty: not known) and queues it.
 template <class F, class... A>
-auto spawn_task(const context* ctx, F&& f, A&&... args)
+auto spawn_task(const context* ctx, const std::source_location& where, F&& f, A&&... args)
 {
     auto p = make_root(std::forward<F>(f), std::forward<A>(args)...);
     auto h = adopt_root(p);
+    p->m_created = where;
     if (ctx) {
         p->m_ctx_given = true;
         p->m_ctx = ctx->node();
@@ -411,20 +412,100 @@ auto spawn_task(const context* ctx, F&& f, A&&... args)
 /// while a runtime runs. The new task runs in the caller's context
 /// (current_context(); background outside tasks).
 /// Returns a join_handle; dropping it detaches the task.
+///
+/// dump_tasks shows each task's go call site ("created by ... at file:line").
+/// The site is a defaulted trailing parameter, which a parameter pack cannot
+/// precede, so go has one overload per argument count up to four; with more
+/// arguments, the variadic overload records only the spawning task.
+template <class F>
+    requires detail::task_function<F>
+auto go(F&& f, const std::source_location& where = std::source_location::current())
+{
+    return detail::spawn_task(nullptr, where, std::forward<F>(f));
+}
+template <class F, class A1>
+    requires detail::task_function<F, A1>
+auto go(F&& f, A1&& a1, const std::source_location& where = std::source_location::current())
+{
+    return detail::spawn_task(nullptr, where, std::forward<F>(f), std::forward<A1>(a1));
+}
+template <class F, class A1, class A2>
+    requires detail::task_function<F, A1, A2>
+auto go(F&& f, A1&& a1, A2&& a2,
+        const std::source_location& where = std::source_location::current())
+{
+    return detail::spawn_task(nullptr, where, std::forward<F>(f), std::forward<A1>(a1),
+                              std::forward<A2>(a2));
+}
+template <class F, class A1, class A2, class A3>
+    requires detail::task_function<F, A1, A2, A3>
+auto go(F&& f, A1&& a1, A2&& a2, A3&& a3,
+        const std::source_location& where = std::source_location::current())
+{
+    return detail::spawn_task(nullptr, where, std::forward<F>(f), std::forward<A1>(a1),
+                              std::forward<A2>(a2), std::forward<A3>(a3));
+}
+template <class F, class A1, class A2, class A3, class A4>
+    requires detail::task_function<F, A1, A2, A3, A4>
+auto go(F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4,
+        const std::source_location& where = std::source_location::current())
+{
+    return detail::spawn_task(nullptr, where, std::forward<F>(f), std::forward<A1>(a1),
+                              std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4));
+}
 template <class F, class... A>
-    requires detail::task_function<F, A...>
+    requires(sizeof...(A) > 4 && detail::task_function<F, A...>)
 auto go(F&& f, A&&... args)
 {
-    return detail::spawn_task(nullptr, std::forward<F>(f), std::forward<A>(args)...);
+    return detail::spawn_task(nullptr, {}, std::forward<F>(f), std::forward<A>(args)...);
 }
 
 /// go(f, args...) with ctx as the new task's context: when ctx is done, the
-/// task's blocking operations end with canceled_error.
+/// task's blocking operations end with canceled_error. The call site is
+/// recorded as by go(f, args...).
+template <class F>
+    requires detail::task_function<F>
+auto go(const context& ctx, F&& f,
+        const std::source_location& where = std::source_location::current())
+{
+    return detail::spawn_task(&ctx, where, std::forward<F>(f));
+}
+template <class F, class A1>
+    requires detail::task_function<F, A1>
+auto go(const context& ctx, F&& f, A1&& a1,
+        const std::source_location& where = std::source_location::current())
+{
+    return detail::spawn_task(&ctx, where, std::forward<F>(f), std::forward<A1>(a1));
+}
+template <class F, class A1, class A2>
+    requires detail::task_function<F, A1, A2>
+auto go(const context& ctx, F&& f, A1&& a1, A2&& a2,
+        const std::source_location& where = std::source_location::current())
+{
+    return detail::spawn_task(&ctx, where, std::forward<F>(f), std::forward<A1>(a1),
+                              std::forward<A2>(a2));
+}
+template <class F, class A1, class A2, class A3>
+    requires detail::task_function<F, A1, A2, A3>
+auto go(const context& ctx, F&& f, A1&& a1, A2&& a2, A3&& a3,
+        const std::source_location& where = std::source_location::current())
+{
+    return detail::spawn_task(&ctx, where, std::forward<F>(f), std::forward<A1>(a1),
+                              std::forward<A2>(a2), std::forward<A3>(a3));
+}
+template <class F, class A1, class A2, class A3, class A4>
+    requires detail::task_function<F, A1, A2, A3, A4>
+auto go(const context& ctx, F&& f, A1&& a1, A2&& a2, A3&& a3, A4&& a4,
+        const std::source_location& where = std::source_location::current())
+{
+    return detail::spawn_task(&ctx, where, std::forward<F>(f), std::forward<A1>(a1),
+                              std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4));
+}
 template <class F, class... A>
-    requires detail::task_function<F, A...>
+    requires(sizeof...(A) > 4 && detail::task_function<F, A...>)
 auto go(const context& ctx, F&& f, A&&... args)
 {
-    return detail::spawn_task(&ctx, std::forward<F>(f), std::forward<A>(args)...);
+    return detail::spawn_task(&ctx, {}, std::forward<F>(f), std::forward<A>(args)...);
 }
 
 /// Starts a runtime, runs f(args...) as the main task and blocks until it

@@ -118,8 +118,8 @@ void write_task(std::ostream& os, task_header* t, run_state state, std::uint32_t
     }
     if (t->m_main)
         os << "main task of weft::run\n";
-    else if (t->m_parent)
-        os << "created by task " << t->m_parent << '\n';
+    else if (auto creator = describe_creator(t); !creator.empty())
+        os << creator << '\n';
     os << '\n';
 }
 
@@ -128,6 +128,19 @@ void write_task(std::ostream& os, task_header* t, run_state state, std::uint32_t
 std::string describe_location(const std::source_location& where)
 {
     return function_name(where) + " at " + where.file_name() + ':' + std::to_string(where.line());
+}
+
+std::string describe_creator(const task_header* t)
+{
+    const bool site = t->m_created.file_name()[0] != '\0';
+    if (!t->m_parent && !site)
+        return {};
+    std::string s = "created by";
+    if (t->m_parent)
+        s += " task " + std::to_string(t->m_parent);
+    if (site)
+        s += (t->m_parent ? " in " : " ") + describe_location(t->m_created);
+    return s;
 }
 
 void dump_tasks_of(scheduler& s, std::ostream& os)

@@ -124,8 +124,8 @@ void root_base::claim_join()
     std::fflush(stdout); // what the program printed comes before the panic, as in Go
     std::string report = "panic: " + what + "\n\ntask " + std::to_string(t->m_id) +
                          " [exception escaped a task that nobody joins]\n";
-    if (t->m_parent)
-        report += "created by task " + std::to_string(t->m_parent) + "\n";
+    if (auto creator = describe_creator(t); !creator.empty())
+        report += creator + "\n";
     log(log_level::error, report);
     std::fputs(report.c_str(), stderr);
     std::fflush(stderr);

@@ -295,6 +295,10 @@ bool with_runtime(F f)
 /// "function at file:line" (lib/diag/dump.cpp).
 std::string describe_location(const std::source_location& where);
 
+/// "created by task N in function at file:line" for t (parts left out when
+/// not known; empty when nothing is), as dumps show it.
+std::string describe_creator(const task_header* t);
+
 /// Writes the task dump of s (defined in lib/diag/dump.cpp). Called on a
 /// worker thread or with the runtime kept alive by the caller.
 void dump_tasks_of(scheduler& s, std::ostream& os);

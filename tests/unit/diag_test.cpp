@@ -37,7 +37,7 @@ std::string here(int line)
 }
 
 int g_recv_line, g_send_line, g_select_line, g_lock_line, g_wait_line, g_sleep_line,
-    g_inner_line, g_outer_line;
+    g_inner_line, g_outer_line, g_go_line;
 
 weft::task<> inner(weft::chan<int> c)
 {
@@ -91,6 +91,7 @@ TEST_CASE("dump_tasks shows each task's state, where it waits, its async stack a
             g_sleep_line = __LINE__ + 1;
             co_await weft::sleep_for(1h);
         });
+        g_go_line = __LINE__ + 1;
         weft::go(ctx, outer, never);
 
         co_await weft::sleep_for(50ms);
@@ -116,7 +117,12 @@ TEST_CASE("dump_tasks shows each task's state, where it waits, its async stack a
         CHECK(in < out_at);
         CHECK(nested.find("inner") < nested.find("outer"));
         CHECK(nested.find("created by ") != std::string::npos);
-        CHECK(nested.substr(nested.rfind('\n') + 1) == "created by task 1");
+        // The go call site, in the function that made the call (the main
+        // task's lambda).
+        const std::string created = nested.substr(nested.rfind('\n') + 1);
+        CHECK(created.starts_with("created by task 1 in "));
+        CHECK(created.find("lambda") != std::string::npos);
+        CHECK(created.ends_with(" at " + std::string(__FILE__) + ':' + std::to_string(g_go_line)));
 
         // The dumping task itself is running; the main task says so.
         CHECK(dump.find(" [running]:\n") != std::string::npos);
@@ -130,6 +136,67 @@ TEST_CASE("dump_tasks shows each task's state, where it waits, its async stack a
         (void)cancel; // the blocked tasks are destroyed when run() returns
         m.unlock();
         wg.done();
+    });
+}
+
+namespace {
+weft::task<> wait_on1(weft::chan<int> c) { (void)co_await c.recv(); }
+weft::task<> wait_on4(weft::chan<int> c, int, int, int) { (void)co_await c.recv(); }
+weft::task<> wait_on5(weft::chan<int> c, int, int, int, int) { (void)co_await c.recv(); }
+} // namespace
+
+TEST_CASE("created by: the go call site for up to four arguments, from tasks and other threads")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        auto c = weft::make_chan<int>();
+        const int four_line = __LINE__ + 1;
+        auto four = weft::go(wait_on4, c, 1, 2, 3);
+        // Five arguments take the variadic overload: the spawning task only.
+        auto five = weft::go(wait_on5, c, 1, 2, 3, 4);
+        int thread_line = 0;
+        weft::join_handle<> foreign;
+        std::thread th([&] {
+            thread_line = __LINE__ + 1;
+            foreign = weft::go(wait_on1, c);
+        });
+        th.join();
+        co_await weft::sleep_for(20ms);
+
+        std::ostringstream out;
+        weft::dump_tasks(out);
+        const std::string dump = out.str();
+        INFO(dump);
+        const std::string file = __FILE__;
+        // The line that names a site, or "" if none does.
+        auto creator_line = [&](int line) {
+            const auto at = dump.find(" at " + file + ':' + std::to_string(line) + '\n');
+            if (at == std::string::npos)
+                return std::string();
+            const auto start = dump.rfind('\n', at) + 1;
+            return dump.substr(start, at - start);
+        };
+        // From a task: its id, then the function that called go.
+        const std::string from_task = creator_line(four_line);
+        CHECK(from_task.starts_with("created by task "));
+        CHECK(from_task.find(" in ") != std::string::npos);
+        CHECK(from_task.find("lambda") != std::string::npos);
+        // From another thread: no creator task, only the site.
+        const std::string from_thread = creator_line(thread_line);
+        CHECK(from_thread.starts_with("created by "));
+        CHECK(!from_thread.starts_with("created by task "));
+        // Five arguments: one "created by task N" line without a site.
+        std::size_t bare = 0;
+        for (std::size_t at = 0; (at = dump.find("\ncreated by task ", at)) != std::string::npos;) {
+            const auto end = dump.find('\n', at + 1);
+            if (dump.substr(at, end - at).find(" at ") == std::string::npos)
+                ++bare;
+            at = end;
+        }
+        CHECK(bare == 1);
+        c.close();
+        co_await four;
+        co_await five;
+        co_await foreign;
     });
 }
 

@@ -93,8 +93,12 @@ class TaskHeaderPrinter:
     def to_string(self):
         v = self.val
         parent = int(v["m_parent"])
+        site = _location(v["m_created"])
+        creator = ("task %d" % parent) if parent else ""
+        if site:
+            creator += (" in " if creator else "") + site
         return "task %d [%s] created by %s" % (
-            int(v["m_id"]), _state(v), ("task %d" % parent) if parent else "weft::run")
+            int(v["m_id"]), _state(v), creator or "weft::run")
 
 
 class TaskPrinter:

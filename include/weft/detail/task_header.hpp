@@ -51,8 +51,10 @@ struct task_header {
     /// finds woken tasks in the run queues), read by dumps while the
     /// workers are stopped.
     std::atomic<const char*> m_wait{nullptr};
-    /// The task that spawned this one (0: none): constant after spawn.
+    /// The task that spawned this one (0: none) and where go was called
+    /// (empty when not known): constant after spawn.
     std::uint64_t m_parent = 0;
+    std::source_location m_created;
     std::atomic<std::uint32_t> m_since{0};
 
     std::uint16_t m_shard = 0;
