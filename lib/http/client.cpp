@@ -1,5 +1,6 @@
 // The HTTP client: one connection per request, "Connection: close".
 
+#include <algorithm>
 #include <weft/http/client.hpp>
 
 #include <weft/net/tcp.hpp>
@@ -28,9 +29,16 @@ url_parts parse_url(std::string_view url)
     auto slash = url.find_first_of("/?");
     std::string_view authority = url.substr(0, slash);
     url_parts p;
-    p.target = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
-    if (!p.target.empty() && p.target.front() == '?')
-        p.target.insert(0, "/");
+    // "?q" alone means "/?q". (Copied by hand: GCC 12 warns, wrongly, that
+    // string insert and append overlap here under -O2.)
+    if (slash == std::string_view::npos) {
+        p.target.assign(1, '/');
+    } else if (url[slash] == '?') {
+        p.target.assign(url.size() - slash + 1, '/');
+        std::copy(url.begin() + static_cast<std::ptrdiff_t>(slash), url.end(), p.target.begin() + 1);
+    } else {
+        p.target = std::string(url.substr(slash));
+    }
     if (authority.empty())
         throw std::invalid_argument("weft::http: no host in the URL");
     p.host = std::string(authority);

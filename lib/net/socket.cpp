@@ -124,7 +124,11 @@ std::string format_address(const sockaddr* sa, socklen_t len)
             return std::string(buf) + ":" + std::to_string(ntohs(a->sin6_port));
         }
         ::inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
-        return "[" + std::string(buf) + "]:" + std::to_string(ntohs(a->sin6_port));
+        std::string out = "[";
+        out += buf;
+        out += "]:";
+        out += std::to_string(ntohs(a->sin6_port));
+        return out;
     }
     return "?";
 }

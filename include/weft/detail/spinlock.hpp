@@ -55,19 +55,28 @@ public:
     void unlock() noexcept { m_locked.store(false, std::memory_order_release); }
 
 private:
+    // Polls with exponential backoff: every read of the lock's line takes it
+    // from the holder's cache, so a waiter that polls after each pause slows
+    // the holder down; waiting longer between polls lets the holder finish
+    // (and often go on to its next critical section) at full speed.
     void lock_slow() noexcept
     {
-        for (unsigned spins = 0;; ++spins) {
-            while (m_locked.load(std::memory_order_relaxed)) {
-                if (spins++ < 128)
+        unsigned delay = 1;
+        for (unsigned rounds = 0;; ++rounds) {
+            if (rounds < 16) {
+                for (unsigned i = 0; i < delay; ++i)
                     cpu_relax();
-                else
-                    os_yield();
+                if (delay < k_max_delay)
+                    delay <<= 1;
+            } else {
+                os_yield();
             }
-            if (!m_locked.exchange(true, std::memory_order_acquire))
+            if (!m_locked.load(std::memory_order_relaxed) &&
+                !m_locked.exchange(true, std::memory_order_acquire))
                 return;
         }
     }
+    static constexpr unsigned k_max_delay = 256;
 
     std::atomic<bool> m_locked{false};
 };
