@@ -52,10 +52,12 @@ void wait_join_waiter(join_waiter& w) noexcept;
 /// to zero. m_join is 0 while running, 1 once finished, else the address of
 /// the single join_waiter.
 struct root_base : task_header, pooled_frame {
-    std::atomic<std::uint32_t> m_refs{2};
-    std::atomic<std::uintptr_t> m_join{0};
+    // The two flags first: they fill task_header's tail padding (Itanium
+    // ABI), which keeps a parked task's root frame in a smaller size class.
     std::atomic<bool> m_joined{false};
     bool m_abandoned = false;
+    std::atomic<std::uint32_t> m_refs{2};
+    std::atomic<std::uintptr_t> m_join{0};
     std::exception_ptr m_exception;
 
     static constexpr std::uintptr_t k_running = 0;
