@@ -1,10 +1,10 @@
 // The HTTP client: one connection per request, "Connection: close".
 
-#include <algorithm>
 #include <weft/http/client.hpp>
 
 #include <weft/net/tcp.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <stdexcept>
 

@@ -26,18 +26,17 @@ namespace {
 
 // Sends raw bytes and reads until the server closes the connection (or
 // `limit` passes).
-weft::task<std::string> raw_exchange(std::string addr, std::string raw,
-                                 std::chrono::milliseconds limit = 5000ms)
+// What *s receives until the peer closes, an error, or `limit`.
+weft::task<std::string> read_until_close(weft::net::tcp_stream* s,
+                                         std::chrono::milliseconds limit = 5000ms)
 {
-    auto s = co_await weft::net::dial(addr);
-    co_await s.write_all(raw);
     std::string out;
     char buf[8192];
     auto [ctx, cancel] = weft::with_timeout(weft::background(), limit);
     auto reader = weft::go(ctx, [&]() -> weft::task<> {
         try {
             for (;;) {
-                auto n = co_await s.read_some(std::span<char>(buf));
+                auto n = co_await s->read_some(std::span<char>(buf));
                 if (n == 0)
                     co_return;
                 out.append(buf, n);
@@ -49,6 +48,14 @@ weft::task<std::string> raw_exchange(std::string addr, std::string raw,
     co_await reader;
     cancel();
     co_return out;
+}
+
+weft::task<std::string> raw_exchange(std::string addr, std::string raw,
+                                 std::chrono::milliseconds limit = 5000ms)
+{
+    auto s = co_await weft::net::dial(addr);
+    co_await s.write_all(raw);
+    co_return co_await read_until_close(&s, limit);
 }
 
 int count(std::string_view hay, std::string_view needle)
@@ -337,13 +344,7 @@ TEST_CASE("the server survives running out of descriptors and serves the clients
             }
         }
         co_await c.write_all(std::string_view("GET /late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
-        auto client = weft::go([](weft::net::tcp_stream* c) -> weft::task<std::string> {
-            std::string out;
-            char buf[4096];
-            for (std::size_t n; (n = co_await c->read_some(std::span<char>(buf))) > 0;)
-                out.append(buf, n);
-            co_return out;
-        }, &c);
+        auto client = weft::go(read_until_close, &c, 10000ms);
         std::function<bool()> accept_failed = [&log] {
             return log.text().find("http: accept error: ") != std::string::npos;
         };
