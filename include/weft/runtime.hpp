@@ -7,6 +7,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <tuple>
 #include <new>
 #include <source_location>
 #include <stdexcept>
@@ -45,47 +46,53 @@ void wake_join_waiter(join_waiter* w) noexcept;
 /// Blocks the calling (non-worker) thread until w.m_word becomes non-zero.
 void wait_join_waiter(join_waiter& w) noexcept;
 
-/// The part of a root task's promise that does not depend on its result.
+/// A spawned task's own state: the scheduler's header, the join protocol and
+/// the task's body, the outermost frame (the task<R> that f(args...)
+/// returned, whose promise keeps the result or exception until the end).
 ///
-/// Invariants: m_refs counts the coroutine (until it finishes or is
-/// abandoned) plus a live join_handle; the frame is destroyed when it drops
-/// to zero. m_join is 0 while running, 1 once finished, else the address of
-/// the single join_waiter.
-struct root_base : task_header, pooled_frame {
-    // The two flags first: they fill task_header's tail padding (Itanium
-    // ABI), which keeps a parked task's root frame in a smaller size class.
+/// One block holds a root followed by the body's frame, so that go()
+/// allocates once: a plain function whose parameters are the arguments' own
+/// types needs neither f nor the arguments after the call, and its frame is
+/// allocated with the root in front (frame_offer_prefix). Other callables
+/// (lambdas, function objects, arguments that convert) must outlive the
+/// call: the block holds them too (root_with_args) and is allocated before
+/// the call, with room for the body's frame as large as the last one seen
+/// for that kind of call (frame_offer_place; the first spawn of a kind, or
+/// one whose frame is larger, allocates the body's frame separately).
+///
+/// Invariants: m_refs counts the body (until it finishes or is abandoned)
+/// plus a live join_handle; the block is destroyed when it drops to zero.
+/// m_join is 0 while running, 1 once finished, else the address of the
+/// single join_waiter. m_body is the body's promise until the body's frame is
+/// destroyed (at shutdown, or with the block), nullptr afterwards. The body's
+/// m_continuation is the root's address with bit 0 set, so that its
+/// final_suspend calls root_body_done().
+struct root_base : task_header {
+    // The flags first: they fill task_header's tail padding (Itanium ABI),
+    // which keeps a parked task's block in a smaller size class.
     std::atomic<bool> m_joined{false};
     bool m_abandoned = false;
+    /// Another frame than the body took the room offered to it and may
+    /// outlive the task: the block is never freed (frame_alloc.cpp).
+    bool m_keep_block = false;
     std::atomic<std::uint32_t> m_refs{2};
     std::atomic<std::uintptr_t> m_join{0};
-    std::exception_ptr m_exception;
+    task_promise_base* m_body = nullptr;
+    /// The block's size for frame_free.
+    std::uint32_t m_block_size = 0;
 
     static constexpr std::uintptr_t k_running = 0;
     static constexpr std::uintptr_t k_done = 1;
 
-    void unhandled_exception() noexcept { m_exception = std::current_exception(); }
-    std::suspend_always initial_suspend() const noexcept { return {}; }
-
-    struct final_awaiter {
-        bool await_ready() const noexcept { return false; }
-        template <class P>
-        WEFT_AWAIT_SUSPEND void await_suspend(std::coroutine_handle<P> h) noexcept
-        {
-            h.promise().finish();
-        }
-        void await_resume() const noexcept {}
-    };
-    final_awaiter final_suspend() const noexcept { return {}; }
-
     bool done() const noexcept { return m_join.load(std::memory_order_acquire) == k_done; }
 
     /// The body has finished: wake the joiner, leave the registry, drop the
-    /// coroutine's reference.
+    /// body's reference.
     void finish() noexcept;
-    /// Runtime shutdown, after the user frames were destroyed: wake a
-    /// waiting thread and drop the coroutine's reference.
+    /// Runtime shutdown, after the body was destroyed: wake a waiting thread
+    /// and drop the body's reference.
     static void abandon(task_header* t) noexcept;
-    /// Drops one reference; the last one destroys the frame (and reports an
+    /// Drops one reference; the last one destroys the block (and reports an
     /// exception nobody can observe any more).
     void release() noexcept;
     /// Marks the single join; throws std::logic_error on a second one.
@@ -95,119 +102,88 @@ struct root_base : task_header, pooled_frame {
     bool ended_by_cancellation() const noexcept;
     /// A cancelled join gives its claim back.
     void unclaim_join() noexcept { m_joined.store(false, std::memory_order_relaxed); }
-    void rethrow_if_failed()
-    {
-        if (m_abandoned)
-            throw std::logic_error("weft: joined task was destroyed at runtime shutdown");
-        if (m_exception)
-            std::rethrow_exception(m_exception);
-    }
+    /// Throws std::logic_error if the task was destroyed at shutdown.
+    void check_not_abandoned() const;
 };
 
-template <class R>
-struct root_promise;
-
-template <class R>
-struct root_task {
-    using promise_type = root_promise<R>;
-    std::coroutine_handle<promise_type> m_coro;
+/// The root of a task whose callable and arguments live as long as it does.
+template <class F, class... A>
+struct root_with_args final : root_base {
+    template <class G, class... B>
+    explicit root_with_args(G&& g, B&&... b) : m_f(std::forward<G>(g)), m_args(std::forward<B>(b)...)
+    {
+    }
+    F m_f;
+    std::tuple<A...> m_args;
 };
 
+/// The joined task's result (or exception).
 template <class R>
-struct root_promise final : root_base {
-    root_promise() noexcept {}
-    ~root_promise()
-    {
-        if (m_has_value)
-            m_value.~R();
-    }
-    root_task<R> get_return_object() noexcept
-    {
-        return {std::coroutine_handle<root_promise>::from_promise(*this)};
-    }
-    template <class U>
-    void return_value(U&& v)
-    {
-        ::new (static_cast<void*>(std::addressof(m_value))) R(std::forward<U>(v));
-        m_has_value = true;
-    }
-    R take()
-    {
-        rethrow_if_failed();
-        return std::move(m_value);
-    }
-    /// The user's task, awaited by the root body; shutdown destroys it.
-    task<R> m_inner;
-    union {
-        R m_value;
-    };
-    bool m_has_value = false;
-};
+R root_take(root_base* r)
+{
+    r->check_not_abandoned();
+    return static_cast<task_promise<R>*>(r->m_body)->take();
+}
 
-template <>
-struct root_promise<void> final : root_base {
-    root_task<void> get_return_object() noexcept
-    {
-        return {std::coroutine_handle<root_promise>::from_promise(*this)};
-    }
-    void return_void() noexcept {}
-    void take() { rethrow_if_failed(); }
-    task<void> m_inner;
-};
+template <class Block>
+inline constexpr std::size_t root_prefix_v = (sizeof(Block) + 15) & ~std::size_t{15};
 
-/// co_await get_root_promise<R>{} -> the root's own promise, without
-/// suspending.
-template <class R>
-struct get_root_promise {
-    root_promise<R>* m_p = nullptr;
-    bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<root_promise<R>> h) noexcept
-    {
-        m_p = &h.promise();
-        return false;
-    }
-    root_promise<R>& await_resume() const noexcept { return *m_p; }
-};
+/// Destroys the body's frame, which may lie inside the block.
+template <class R, class Block>
+void destroy_body(Block* b) noexcept
+{
+    auto p = std::exchange(b->m_body, nullptr);
+    if (!p)
+        return;
+    auto h = std::coroutine_handle<task_promise<R>>::from_promise(*static_cast<task_promise<R>*>(p));
+    frame_skip skip{h.address()};
+    if (h.address() != reinterpret_cast<char*>(b) + root_prefix_v<Block>)
+        skip.addr = nullptr;
+    frame_skip_push(skip);
+    h.destroy();
+    frame_skip_pop(skip);
+}
 
-// The user's task is kept in the root promise, not in a frame local, so that
-// shutdown can destroy it without resuming anything. (Awaiter temporaries
-// here hold only pointers: GCC 12 mishandles non-trivial members of co_await
-// operand temporaries.)
-template <class R>
+template <class R, class Block>
 void* root_ops(task_header* t, task_header::op o) noexcept
 {
-    auto p = static_cast<root_promise<R>*>(t);
+    auto b = static_cast<Block*>(static_cast<root_base*>(t));
     switch (o) {
     case task_header::op::abandon:
-        task_access::destroy(p->m_inner);
+        destroy_body<R>(b);
         root_base::abandon(t);
         break;
-    case task_header::op::destroy:
-        std::coroutine_handle<root_promise<R>>::from_promise(*p).destroy();
+    case task_header::op::destroy: {
+        destroy_body<R>(b);
+        const bool keep = b->m_keep_block;
+        const std::size_t size = b->m_block_size;
+        b->~Block();
+        if (!keep)
+            frame_free(b, size);
         break;
+    }
     case task_header::op::body:
-        return task_access::promise(p->m_inner);
+        return b->m_body;
     }
     return nullptr;
 }
 
-// Root bodies take f and args by value: they live in the root frame for the
-// task's whole life, so a lambda's captures and reference parameters bound
-// to the arguments stay valid.
-template <class R, class F, class... A>
-root_task<R> root_body(F f, A... args)
-{
-    root_promise<R>& p = co_await get_root_promise<R>{};
-    p.m_inner = std::invoke(f, std::move(args)...);
-    co_return co_await p.m_inner;
-}
+/// A plain function whose parameters are the decayed argument types, taken
+/// by value: the task needs neither f nor the arguments after the call.
+template <class Fn, class... A>
+struct is_direct_call : std::false_type {};
+template <class Ret, class... P, class... A>
+    requires(sizeof...(P) == sizeof...(A))
+struct is_direct_call<Ret (*)(P...), A...>
+    : std::bool_constant<(... && (!std::is_reference_v<P> && std::is_same_v<P, std::decay_t<A>>))> {
+};
+template <class Ret, class... P, class... A>
+    requires(sizeof...(P) == sizeof...(A))
+struct is_direct_call<Ret (*)(P...) noexcept, A...> : is_direct_call<Ret (*)(P...), A...> {};
+
+/// The body frame size last seen for this kind of call (root_with_args).
 template <class F, class... A>
-root_task<void> root_body_void(F f, A... args)
-{
-    root_promise<void>& p = co_await get_root_promise<void>{};
-    p.m_inner = std::invoke(f, std::move(args)...);
-    co_await p.m_inner;
-}
+inline std::atomic<std::uint32_t> g_body_size{0};
 
 template <class F, class... A>
 using spawn_result_t = std::invoke_result_t<std::decay_t<F>&, std::decay_t<A>&&...>;
@@ -215,27 +191,110 @@ using spawn_result_t = std::invoke_result_t<std::decay_t<F>&, std::decay_t<A>&&.
 template <class F, class... A>
 concept task_function = is_task_v<spawn_result_t<F, A...>>;
 
-/// Creates a root task for f(args...) without scheduling it.
+/// Links a root and its body, which must not be empty.
+template <class R, class Block>
+Block* bind_root(Block* b, std::coroutine_handle<task_promise<R>> h) noexcept
+{
+    b->m_ops = &root_ops<R, Block>;
+    b->m_body = &h.promise();
+    b->m_resume = h;
+    h.promise().m_continuation = std::coroutine_handle<>::from_address(
+        reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(static_cast<root_base*>(b)) | 1));
+    return b;
+}
+
+[[noreturn]] void throw_empty_body();
+
+/// Calls f(args...) and creates the root of the task it returns, without
+/// scheduling it. Throws what the call throws, std::bad_alloc, or
+/// std::logic_error if the call returns an empty task.
 template <class F, class... A>
-auto make_root(F&& f, A&&... args)
+root_base* make_root(F&& f, A&&... args)
 {
     using R = typename spawn_result_t<F, A...>::value_type;
-    root_promise<R>* p;
-    if constexpr (std::is_void_v<R>)
-        p = &root_body_void<std::decay_t<F>, std::decay_t<A>...>(std::forward<F>(f),
-                                                                  std::forward<A>(args)...)
-                 .m_coro.promise();
-    else
-        p = &root_body<R, std::decay_t<F>, std::decay_t<A>...>(std::forward<F>(f),
-                                                               std::forward<A>(args)...)
-                 .m_coro.promise();
-    p->m_resume = std::coroutine_handle<root_promise<R>>::from_promise(*p);
-    p->m_ops = &root_ops<R>;
-    return p;
+    if constexpr (is_direct_call<std::decay_t<F>, A...>::value) {
+        constexpr std::size_t prefix = root_prefix_v<root_base>;
+        frame_offer_prefix(prefix);
+        task<R> body;
+        try {
+            body = std::invoke(std::forward<F>(f), std::forward<A>(args)...);
+        } catch (...) {
+            const auto o = frame_offer_end();
+            if (o.taken && o.freed)
+                frame_free(static_cast<char*>(o.taken) - prefix, prefix + o.taken_size);
+            throw;
+        }
+        const auto o = frame_offer_end();
+        auto h = task_access::release(body);
+        if (o.taken && o.taken == h.address()) {
+            auto b = ::new (static_cast<char*>(o.taken) - prefix) root_base;
+            b->m_block_size = static_cast<std::uint32_t>(prefix + o.taken_size);
+            return bind_root<R>(b, h);
+        }
+        // The frame did not fit (or another frame took the place: if it is
+        // still alive, the place is its own and the prefix stays unused).
+        if (o.taken && o.freed)
+            frame_free(static_cast<char*>(o.taken) - prefix, prefix + o.taken_size);
+        if (!h)
+            throw_empty_body();
+        void* mem;
+        try {
+            mem = frame_alloc(prefix);
+        } catch (...) {
+            h.destroy();
+            throw;
+        }
+        auto b = ::new (mem) root_base;
+        b->m_block_size = static_cast<std::uint32_t>(prefix);
+        return bind_root<R>(b, h);
+    } else {
+        using block = root_with_args<std::decay_t<F>, std::decay_t<A>...>;
+        constexpr std::size_t prefix = root_prefix_v<block>;
+        auto& seen = g_body_size<std::decay_t<F>, std::decay_t<A>...>;
+        const std::size_t cap = (seen.load(std::memory_order_relaxed) + 15) & ~std::size_t{15};
+        const std::size_t size = prefix + cap;
+        void* mem = frame_alloc(size);
+        block* b;
+        try {
+            b = ::new (mem) block(std::forward<F>(f), std::forward<A>(args)...);
+        } catch (...) {
+            frame_free(mem, size);
+            throw;
+        }
+        b->m_block_size = static_cast<std::uint32_t>(size);
+        frame_offer_place(static_cast<char*>(mem) + prefix, cap);
+        std::coroutine_handle<task_promise<R>> h;
+        frame_offer_result o;
+        try {
+            auto body = std::apply(
+                [b](auto&... a) { return std::invoke(b->m_f, std::move(a)...); }, b->m_args);
+            o = frame_offer_end();
+            h = task_access::release(body);
+        } catch (...) {
+            o = frame_offer_end();
+            const bool keep = o.taken && !o.freed;
+            b->~block();
+            if (!keep)
+                frame_free(mem, size);
+            throw;
+        }
+        if (o.taken && o.taken != h.address() && !o.freed)
+            b->m_keep_block = true;
+        if (h.address() != o.taken && o.first_size != cap && o.first_size <= 2048)
+            seen.store(static_cast<std::uint32_t>(o.first_size), std::memory_order_relaxed);
+        if (!h) {
+            const bool keep = b->m_keep_block;
+            b->~block();
+            if (!keep)
+                frame_free(mem, size);
+            throw_empty_body();
+        }
+        return bind_root<R>(b, h);
+    }
 }
 
 template <class R>
-join_handle<R> adopt_root(root_promise<R>* p) noexcept;
+join_handle<R> adopt_root(root_base* p) noexcept;
 
 /// Runtime life cycle for run(); defined in lib/sched.
 void runtime_start(const runtime_options& opts);
@@ -280,7 +339,7 @@ public:
     /// exception.
     class [[nodiscard]] join_operation {
     public:
-        explicit join_operation(detail::root_promise<R>* p) noexcept : m_p(p) {}
+        explicit join_operation(detail::root_base* p) noexcept : m_p(p) {}
         bool await_ready()
         {
             if (!m_p)
@@ -319,7 +378,7 @@ public:
                 m_p->unclaim_join();
                 detail::throw_canceled();
             }
-            return m_p->take();
+            return detail::root_take<R>(m_p);
         }
 
     private:
@@ -339,7 +398,7 @@ public:
             detail::wake_waiter(h->m_task);
         }
 
-        detail::root_promise<R>* m_p;
+        detail::root_base* m_p;
         detail::join_waiter m_waiter;
         detail::op_hook<join_operation> m_hook;
     };
@@ -348,13 +407,13 @@ public:
 
 private:
     template <class U>
-    friend join_handle<U> detail::adopt_root(detail::root_promise<U>*) noexcept;
+    friend join_handle<U> detail::adopt_root(detail::root_base*) noexcept;
     template <class F, class... A>
     friend auto run(runtime_options, F&&, A&&...);
     template <class Aw>
     friend auto block_on(Aw&&);
 
-    explicit join_handle(detail::root_promise<R>* p) noexcept : m_p(p) {}
+    explicit join_handle(detail::root_base* p) noexcept : m_p(p) {}
     void reset() noexcept
     {
         if (auto p = std::exchange(m_p, nullptr))
@@ -372,15 +431,15 @@ private:
                                                 std::memory_order_acquire))
             detail::wait_join_waiter(w);
         detail::external_waiter_leave();
-        return m_p->take();
+        return detail::root_take<R>(m_p);
     }
 
-    detail::root_promise<R>* m_p = nullptr;
+    detail::root_base* m_p = nullptr;
 };
 
 namespace detail {
 template <class R>
-join_handle<R> adopt_root(root_promise<R>* p) noexcept
+join_handle<R> adopt_root(root_base* p) noexcept
 {
     return join_handle<R>(p);
 }
@@ -392,8 +451,9 @@ namespace detail {
 template <class F, class... A>
 auto spawn_task(const context* ctx, const std::source_location& where, F&& f, A&&... args)
 {
+    using R = typename spawn_result_t<F, A...>::value_type;
     auto p = make_root(std::forward<F>(f), std::forward<A>(args)...);
-    auto h = adopt_root(p);
+    auto h = adopt_root<R>(p);
     p->m_created = where;
     if (ctx) {
         p->m_ctx_given = true;
@@ -408,12 +468,22 @@ auto spawn_task(const context* ctx, const std::source_location& where, F&& f, A&
 
 /// Runs f(args...) as a new task, concurrently with the caller. [go f(args)]
 ///
-/// f(args...) must return task<R>. f and args are decay-copied into the new
-/// task's frame, so a lambda's captures live as long as the task; prefer
-/// by-value coroutine parameters. Callable from tasks and from other threads
-/// while a runtime runs. The new task runs in the caller's context
-/// (current_context(); background outside tasks).
-/// Returns a join_handle; dropping it detaches the task.
+/// f(args...) must return task<R>. go calls f on the calling thread (the
+/// task's body starts later, on a worker), so the arguments are evaluated and
+/// the parameters initialised before go returns, as in Go. A plain function
+/// whose parameters are the arguments' types by value receives the arguments
+/// directly; otherwise f and args are decay-copied into the new task, so a
+/// lambda's captures and parameters bound to the arguments (references,
+/// views) live as long as the task. Prefer by-value coroutine parameters.
+/// Callable from tasks and from other threads while a runtime runs. The new
+/// task runs in the caller's context (current_context(); background outside
+/// tasks). Returns a join_handle; dropping it detaches the task.
+///
+/// A task costs one allocation from the frame pool: its root and its first
+/// frame share a block (for lambdas and other callables, from the second
+/// spawn of a kind on). Throws what copying the arguments or f throws,
+/// std::bad_alloc, and std::logic_error when f returns an empty task or no
+/// runtime is running; the runtime is unaffected.
 ///
 /// dump_tasks shows each task's go call site ("created by ... at file:line").
 /// The site is a defaulted trailing parameter, which a parameter pack cannot
@@ -527,7 +597,7 @@ auto run(runtime_options opts, F&& f, A&&... args)
         stopper s;
         auto p = detail::make_root(std::forward<F>(f), std::forward<A>(args)...);
         p->m_main = true;
-        h = detail::adopt_root(p);
+        h = detail::adopt_root<R>(p);
         detail::spawn(p);
         h.m_p->claim_join();
         detail::join_waiter w;
@@ -537,7 +607,7 @@ auto run(runtime_options opts, F&& f, A&&... args)
                                                   std::memory_order_acquire))
             detail::wait_join_waiter(w);
     }
-    return h.m_p->take();
+    return detail::root_take<R>(h.m_p);
 }
 template <class F, class... A>
     requires detail::task_function<F, A...>
@@ -561,7 +631,7 @@ auto block_on(Aw&& aw)
         return run(body);
     auto p = detail::make_root(body);
     p->m_user = false;
-    auto h = detail::adopt_root(p);
+    auto h = detail::adopt_root<R>(p);
     // Counted before the task exists, so that the runtime never sees an
     // idle moment in which this thread's pending work is invisible.
     detail::external_waiter_enter();

@@ -398,7 +398,7 @@ private:
         detail::spinlock* skip = winner < N ? lock_of(winner) : nullptr;
         if (skip && uses_of(skip) > 1)
             skip = nullptr;
-        std::array<detail::spinlock*, N> locks;
+        std::array<detail::spinlock*, N> locks{};
         std::size_t n = 0;
         for (std::size_t i = 0; i < m_nlocks; ++i)
             if (m_locks[i] != skip)

@@ -3,6 +3,7 @@
 
 #include <cassert>
 #include <coroutine>
+#include <cstdint>
 #include <exception>
 #include <new>
 #include <source_location>
@@ -37,6 +38,10 @@ bool end_start(task_promise_base* p, task_promise_base* saved) noexcept;
 /// still inside begin_start/end_start on this thread.
 bool finished_while_starting(task_promise_base* p) noexcept;
 
+/// The body of a spawned task finished; `tagged_root` is its m_continuation
+/// (the root's address with the low bit set; see root_base).
+void root_body_done(void* tagged_root) noexcept;
+
 /// Forwards to the awaiter Aw (a reference to the co_await operand, or the
 /// awaiter its operator co_await returned); see await_transform.
 template <class Aw>
@@ -70,7 +75,14 @@ struct task_promise_base : pooled_frame {
             task_promise_base& p = h.promise();
             if (finished_while_starting(&p))
                 return std::noop_coroutine();
-            return p.m_continuation;
+            const std::coroutine_handle<> c = p.m_continuation;
+            if (WEFT_UNLIKELY(reinterpret_cast<std::uintptr_t>(c.address()) & 1)) {
+                // A spawned task's body: its root takes over (and may
+                // destroy this frame).
+                root_body_done(c.address());
+                return std::noop_coroutine();
+            }
+            return c;
         }
         void await_resume() const noexcept {}
     };
@@ -99,6 +111,8 @@ struct task_promise_base : pooled_frame {
             return located_awaiter<A&>{a};
     }
 
+    /// Who resumes when this frame finishes: the awaiting coroutine, or for
+    /// the outermost frame of a spawned task its root, tagged in bit 0.
     std::coroutine_handle<> m_continuation = std::noop_coroutine();
     std::exception_ptr m_exception;
     /// The co_await this frame is in (or last was in).
@@ -270,6 +284,12 @@ struct task_access {
     static task_promise_base* promise(task<T>& t) noexcept
     {
         return t.m_coro ? &t.m_coro.promise() : nullptr;
+    }
+    /// Takes the frame out of t, which becomes empty.
+    template <class T>
+    static std::coroutine_handle<task_promise<T>> release(task<T>& t) noexcept
+    {
+        return std::exchange(t.m_coro, nullptr);
     }
     /// Destroys the task's frame chain now; the task becomes empty.
     template <class T>

@@ -10,22 +10,134 @@
 // Invariants: a block on any free list is at least its class size and
 // 16-byte aligned; the central lists are guarded by their own mutex.
 // Under AddressSanitizer, or with -Dframe_pool=false, frames come from
-// operator new so that the sanitizer sees every frame.
+// operator new so that the sanitizer sees every frame, and offers are never
+// taken (a frame inside another block could not go back to operator delete).
+//
+// Offers (frame_offer_*): only one frame takes an offer, and only a frame of
+// at most k_max_pooled bytes. The taker is normally the spawned task's body;
+// should another frame take it and be freed after the offer closed, its
+// place joins a free list like any block of its class (places are 16-byte
+// aligned and at least that big), and the block it lies in is never freed
+// as a whole (see root_base::m_keep_block). Freed while the offer is open,
+// the place goes back to the offerer (frame_offer_result::freed).
 
 #include <weft/detail/frame_alloc.hpp>
 
 #include <cstdlib>
 #include <mutex>
 #include <new>
+#include <utility>
 
 #include <weft/detail/config.hpp>
 
 namespace weft::detail {
 
+namespace {
+
+/// This thread's open offer and pushed skips. `active` is true while
+/// either exists: the one flag frame_alloc and frame_free test.
+struct offer_state {
+    bool active = false;
+    bool open = false;
+    bool prefix_mode = false;
+    char* place = nullptr;
+    std::size_t cap = 0;
+    std::size_t prefix = 0;
+    frame_offer_result result;
+    frame_skip* skips = nullptr;
+};
+
+WEFT_TLS offer_state t_offer;
+
+void open_offer(bool prefix_mode, char* place, std::size_t cap, std::size_t prefix) noexcept
+{
+    auto& o = t_offer;
+    o.open = true;
+    o.active = true;
+    o.prefix_mode = prefix_mode;
+    o.place = place;
+    o.cap = cap;
+    o.prefix = prefix;
+    o.result = {};
+}
+
+/// frame_free's slow path: true if p is not to be freed here.
+bool free_special(void* p) noexcept
+{
+    auto& o = t_offer;
+    for (auto s = o.skips; s; s = s->next) {
+        if (s->addr == p) {
+            s->addr = nullptr;
+            return true;
+        }
+    }
+    if (o.open && p == o.result.taken && !o.result.freed) {
+        o.result.freed = true;
+        return true;
+    }
+    return false;
+}
+
+void* take_offer(std::size_t n);
+
+} // namespace
+
+void frame_offer_place(void* p, std::size_t cap) noexcept
+{
+    open_offer(false, static_cast<char*>(p), cap, 0);
+}
+
+void frame_offer_prefix(std::size_t prefix) noexcept { open_offer(true, nullptr, 0, prefix); }
+
+frame_offer_result frame_offer_end() noexcept
+{
+    auto& o = t_offer;
+    o.open = false;
+    o.active = o.skips != nullptr;
+    o.place = nullptr;
+    return std::exchange(o.result, {});
+}
+
+void frame_skip_push(frame_skip& s) noexcept
+{
+    auto& o = t_offer;
+    s.next = o.skips;
+    o.skips = &s;
+    o.active = true;
+}
+
+void frame_skip_pop(frame_skip& s) noexcept
+{
+    auto& o = t_offer;
+    o.skips = s.next;
+    o.active = o.open || o.skips != nullptr;
+}
+
 #if defined(WEFT_ASAN) || defined(WEFT_NO_FRAME_POOL)
 
-void* frame_alloc(std::size_t n) { return ::operator new(n); }
-void frame_free(void* p, std::size_t) noexcept { ::operator delete(p); }
+namespace {
+void* take_offer(std::size_t n)
+{
+    auto& o = t_offer;
+    if (o.result.first_size == 0)
+        o.result.first_size = n;
+    return nullptr;
+}
+} // namespace
+
+void* frame_alloc(std::size_t n)
+{
+    if (WEFT_UNLIKELY(t_offer.open))
+        static_cast<void>(take_offer(n));
+    return ::operator new(n);
+}
+
+void frame_free(void* p, std::size_t) noexcept
+{
+    if (WEFT_UNLIKELY(t_offer.active) && free_special(p))
+        return;
+    ::operator delete(p);
+}
 
 #else
 
@@ -139,9 +251,7 @@ WEFT_TLS thread_cache t_cache;
 
 inline std::size_t class_of(std::size_t n) noexcept { return (n + k_granule - 1) / k_granule - 1; }
 
-} // namespace
-
-void* frame_alloc(std::size_t n)
+void* pool_alloc(std::size_t n)
 {
     if (WEFT_UNLIKELY(n > k_max_pooled || n == 0))
         return ::operator new(n);
@@ -155,8 +265,42 @@ void* frame_alloc(std::size_t n)
     return tc.refill(c);
 }
 
+/// Serves n bytes from the open offer if they fit (nullptr: they do not).
+void* take_offer(std::size_t n)
+{
+    auto& o = t_offer;
+    auto& r = o.result;
+    if (r.first_size == 0)
+        r.first_size = n;
+    if (r.taken || n == 0 || n > k_max_pooled)
+        return nullptr;
+    if (o.prefix_mode) {
+        if (o.prefix + n > k_max_pooled)
+            return nullptr;
+        r.taken = static_cast<char*>(pool_alloc(o.prefix + n)) + o.prefix;
+    } else {
+        if (n > o.cap)
+            return nullptr;
+        r.taken = o.place;
+    }
+    r.taken_size = n;
+    return r.taken;
+}
+
+} // namespace
+
+void* frame_alloc(std::size_t n)
+{
+    if (WEFT_UNLIKELY(t_offer.open))
+        if (void* p = take_offer(n))
+            return p;
+    return pool_alloc(n);
+}
+
 void frame_free(void* p, std::size_t n) noexcept
 {
+    if (WEFT_UNLIKELY(t_offer.active) && free_special(p))
+        return;
     if (WEFT_UNLIKELY(n > k_max_pooled || n == 0)) {
         ::operator delete(p);
         return;

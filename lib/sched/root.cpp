@@ -1,7 +1,11 @@
 // Life cycle of root tasks (go, run's main, block_on bridges) and joining.
+//
+// The block layout and its invariants are described at root_base
+// (weft/runtime.hpp).
 
 #include <cstdio>
 #include <ctime>
+#include <cstdint>
 #include <cstdlib>
 #include <cxxabi.h>
 #include <memory>
@@ -80,9 +84,10 @@ void root_base::release() noexcept
 {
     if (m_refs.fetch_sub(1, std::memory_order_acq_rel) != 1)
         return;
-    if (m_exception && !m_abandoned && !m_joined.load(std::memory_order_relaxed) &&
+    // The body's frame is still there unless the task was abandoned.
+    if (m_body && m_body->m_exception && !m_abandoned && !m_joined.load(std::memory_order_relaxed) &&
         !ended_by_cancellation())
-        unhandled_task_exception(this, m_exception);
+        unhandled_task_exception(this, m_body->m_exception);
     if (m_ctx)
         m_ctx->release();
     delete m_hook;
@@ -94,7 +99,7 @@ bool root_base::ended_by_cancellation() const noexcept
     if (!m_ctx || !m_ctx->cancelled())
         return false;
     try {
-        std::rethrow_exception(m_exception);
+        std::rethrow_exception(m_body->m_exception);
     } catch (const canceled_error&) {
         return true;
     } catch (...) {
@@ -106,6 +111,23 @@ void root_base::claim_join()
 {
     if (m_joined.exchange(true, std::memory_order_relaxed))
         throw std::logic_error("weft::join_handle: a task can be joined only once");
+}
+
+void root_base::check_not_abandoned() const
+{
+    if (m_abandoned)
+        throw std::logic_error("weft: joined task was destroyed at runtime shutdown");
+}
+
+void root_body_done(void* tagged_root) noexcept
+{
+    auto r = reinterpret_cast<root_base*>(reinterpret_cast<std::uintptr_t>(tagged_root) & ~std::uintptr_t{1});
+    r->finish();
+}
+
+void throw_empty_body()
+{
+    throw std::logic_error("weft::go: the task function returned an empty task");
 }
 
 [[noreturn]] void unhandled_task_exception(task_header* t, std::exception_ptr e) noexcept

@@ -7,14 +7,17 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -398,4 +401,236 @@ TEST_CASE("several plain threads can block_on one channel concurrently")
         CHECK(finished);
         CHECK(seen.size() == 100);
     });
+}
+
+// ---- the spawn path: a task's root state and its first frame share one block
+
+namespace {
+
+weft::task<int> plus_one(int x)
+{
+    co_await weft::this_task::yield();
+    co_return x + 1;
+}
+
+// Not coroutines: they build the task they return from others.
+weft::task<int> via_temporary(int x)
+{
+    {
+        auto discarded = plus_one(x * 100); // created first, destroyed unstarted
+    }
+    return plus_one(x);
+}
+
+std::vector<weft::task<int>>* g_stash = nullptr;
+
+weft::task<int> via_stash(int x)
+{
+    g_stash->push_back(plus_one(x * 100)); // created first, outlives the spawn
+    return plus_one(x);
+}
+
+weft::task<int> empty_task(int)
+{
+    return {};
+}
+
+/// The n-th copy from now throws (n = throw_in; 0: never).
+struct fragile {
+    static inline std::atomic<int> throw_in{0};
+    int value = 0;
+    explicit fragile(int v) : value(v) {}
+    fragile(const fragile& o) : value(o.value)
+    {
+        if (throw_in.load() > 0 && --throw_in == 0)
+            throw std::runtime_error("fragile copy");
+    }
+    fragile& operator=(const fragile&) = default;
+};
+
+weft::task<int> read_fragile(fragile f)
+{
+    co_await weft::this_task::yield();
+    co_return f.value;
+}
+
+weft::task<std::size_t> length_of_ref(const std::string& s)
+{
+    co_await weft::this_task::yield();
+    co_return s.size();
+}
+
+weft::task<std::size_t> length_of_view(std::string_view s)
+{
+    co_await weft::this_task::yield();
+    co_return s.size();
+}
+
+// Two functions of one type whose frames differ in size.
+weft::task<int> small_frame(int x)
+{
+    co_await weft::this_task::yield();
+    co_return x;
+}
+
+weft::task<int> large_frame(int x)
+{
+    std::array<int, 200> a{};
+    a[static_cast<std::size_t>(x) % a.size()] = x;
+    co_await weft::this_task::yield();
+    int sum = 0;
+    for (int v : a)
+        sum += v;
+    co_return sum;
+}
+
+} // namespace
+
+TEST_CASE("go accepts a function that returns a task built from other tasks")
+{
+    std::vector<weft::task<int>> stash;
+    g_stash = &stash;
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        for (int round = 0; round < 3; ++round) {
+            CHECK(co_await weft::go(via_temporary, 5) == 6);
+            CHECK(co_await weft::go(via_stash, 7) == 8);
+        }
+        // The stashed tasks are intact and still run.
+        for (auto& t : *g_stash)
+            CHECK(co_await std::move(t) == 701);
+        g_stash->clear();
+    });
+    g_stash = nullptr;
+}
+
+TEST_CASE("go reports a function that returns an empty task and the runtime goes on")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        CHECK_THROWS_AS(weft::go(empty_task, 1), std::logic_error);
+        CHECK_THROWS_AS(weft::go([]() -> weft::task<int> { return {}; }), std::logic_error);
+        CHECK(co_await weft::go(plus_one, 1) == 2);
+    });
+}
+
+TEST_CASE("an argument whose copy throws makes go throw, and nothing is lost")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        const fragile f(41);
+        auto by_ref = [](const fragile& g) -> weft::task<int> { co_return g.value; };
+        auto by_value = [](fragile g) -> weft::task<int> { co_return g.value; };
+        for (int round = 0; round < 3; ++round) {
+            // A plain function: the copy into the parameter (1), or the
+            // coroutine's copy of the parameter into its frame (2).
+            for (int n : {1, 2}) {
+                fragile::throw_in = n;
+                CHECK_THROWS_AS(weft::go(read_fragile, f), std::runtime_error);
+            }
+            // A lambda: the copy kept by the task (1), the parameter (2),
+            // the frame's copy (3).
+            fragile::throw_in = 1;
+            CHECK_THROWS_AS(weft::go(by_ref, f), std::runtime_error);
+            for (int n : {1, 2, 3}) {
+                fragile::throw_in = n;
+                CHECK_THROWS_AS(weft::go(by_value, f), std::runtime_error);
+            }
+            fragile::throw_in = 0;
+            CHECK(co_await weft::go(read_fragile, f) == 41);
+            CHECK(co_await weft::go(by_ref, f) == 41);
+            CHECK(co_await weft::go(by_value, f) == 41);
+        }
+        CHECK(weft::num_tasks() == 1);
+    });
+}
+
+TEST_CASE("parameters that refer to go's arguments stay valid for the task's life")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        std::vector<weft::join_handle<std::size_t>> hs;
+        for (int i = 0; i < 50; ++i) {
+            std::string s(static_cast<std::size_t>(i), 'x');
+            hs.push_back(weft::go(length_of_ref, s));
+            hs.push_back(weft::go(length_of_view, std::string(s))); // converted, kept by the task
+        }
+        std::size_t i = 0;
+        for (auto& h : hs)
+            CHECK(co_await h == i++ / 2);
+    });
+}
+
+TEST_CASE("spawns of one kind whose frames differ in size all run correctly")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        using fn = weft::task<int> (*)(int);
+        std::vector<weft::join_handle<int>> hs;
+        for (int i = 0; i < 200; ++i) {
+            const fn f = i % 3 == 0 ? large_frame : small_frame;
+            hs.push_back(weft::go(f, i));
+            // A type-erased callable: the frame behind it changes too.
+            std::function<weft::task<int>(int)> g = i % 2 ? std::function<weft::task<int>(int)>(large_frame)
+                                                           : std::function<weft::task<int>(int)>(small_frame);
+            hs.push_back(weft::go(g, i));
+            // A lambda with captures, spawned many times.
+            std::string tag = std::to_string(i);
+            hs.push_back(weft::go([tag]() -> weft::task<int> {
+                co_await weft::this_task::yield();
+                co_return std::stoi(tag);
+            }));
+        }
+        for (int i = 0; i < 200; ++i) {
+            CHECK(co_await hs[static_cast<std::size_t>(3 * i)] == i);
+            CHECK(co_await hs[static_cast<std::size_t>(3 * i + 1)] == i);
+            CHECK(co_await hs[static_cast<std::size_t>(3 * i + 2)] == i);
+        }
+    });
+}
+
+// Out of line, so that the frame escapes and the compiler cannot place it
+// on the caller's stack instead (coroutine allocation elision).
+[[gnu::noinline]] weft::task<int> make_plus_one(int x)
+{
+    return plus_one(x);
+}
+
+TEST_CASE("a plain function's first frame is placed right after the task's root")
+{
+    namespace d = weft::detail;
+    constexpr std::size_t prefix = 128;
+    d::frame_offer_prefix(prefix);
+    auto t = make_plus_one(1);
+    const auto r = d::frame_offer_end();
+    auto h = d::task_access::release(t);
+    CHECK(r.first_size > 0);
+#if defined(WEFT_TEST_FRAME_POOL)
+    REQUIRE(r.taken == h.address());
+    CHECK(r.taken_size == r.first_size);
+    CHECK_FALSE(r.freed);
+#else
+    CHECK(r.taken == nullptr);
+#endif
+    // The frame goes with its block: frame_free of its address is skipped.
+    d::frame_skip skip{r.taken};
+    d::frame_skip_push(skip);
+    h.destroy();
+    d::frame_skip_pop(skip);
+    CHECK(skip.addr == nullptr);
+    if (r.taken)
+        d::frame_free(static_cast<char*>(r.taken) - prefix, prefix + r.taken_size);
+}
+
+TEST_CASE("a frame that takes an offer and dies before it closes gives the place back")
+{
+    namespace d = weft::detail;
+    alignas(16) static char room[1024];
+    d::frame_offer_place(room, sizeof room);
+    {
+        auto t = make_plus_one(1);
+        static_cast<void>(t);
+    }
+    const auto r = d::frame_offer_end();
+#if defined(WEFT_TEST_FRAME_POOL)
+    CHECK(r.taken == room);
+    CHECK(r.freed);
+#else
+    CHECK(r.taken == nullptr);
+#endif
 }

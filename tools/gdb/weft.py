@@ -196,11 +196,8 @@ async-bt ID | async-bt ADDRESS-OF-TASK-HEADER | async-bt all"""
         promise_type = gdb.lookup_type("weft::detail::task_promise_base").pointer()
         voidpp = gdb.lookup_type("void").pointer().pointer()
         frame = _ptr(t["m_resume"]["_M_fr_ptr"])
-        root = _ptr(t)
         depth = 0
         while frame and depth < 256:
-            if frame + 16 == root:
-                break  # the root frame: the runtime's own
             promise = gdb.Value(frame + 16).cast(promise_type).dereference()
             where = _location(promise["m_where"])
             if not where:
@@ -208,8 +205,8 @@ async-bt ID | async-bt ADDRESS-OF-TASK-HEADER | async-bt all"""
                 where = _clean(_symbol(resume)) + " (not started)"
             print("#%d  %s" % (depth, where))
             nxt = _ptr(promise["m_continuation"]["_M_fr_ptr"])
-            if nxt == frame:
-                break
+            if nxt & 1 or nxt == frame:
+                break  # the task's body: its continuation is the root, tagged
             frame = nxt
             depth += 1
 

@@ -14,6 +14,42 @@ void* frame_alloc(std::size_t n);
 /// Frees a block from frame_alloc; n is the size that was asked for.
 void frame_free(void* p, std::size_t n) noexcept;
 
+// Offers: placing a spawned task's first frame inside the block that holds
+// its root state (see root_base), so that go() allocates once. An offer is
+// open on one thread from frame_offer_* to frame_offer_end, around the call
+// of the task's function; the first frame allocated meanwhile that fits
+// takes it. Offers do not nest. With the pool off (sanitizers), offers are
+// never taken.
+
+/// Offers [p, p + cap), part of a block the caller owns.
+void frame_offer_place(void* p, std::size_t cap) noexcept;
+/// Offers to allocate the frame at offset `prefix` of a new block of
+/// prefix + n bytes (n: the frame's size); the caller then owns the block.
+void frame_offer_prefix(std::size_t prefix) noexcept;
+
+struct frame_offer_result {
+    /// Where the frame that took the offer is, or nullptr if none did.
+    void* taken = nullptr;
+    /// That frame's size.
+    std::size_t taken_size = 0;
+    /// That frame was freed before the offer ended: its place is free again.
+    bool freed = false;
+    /// The size of the first frame allocated while the offer was open.
+    std::size_t first_size = 0;
+};
+/// Closes this thread's offer and reports what became of it.
+frame_offer_result frame_offer_end() noexcept;
+
+/// While a frame_skip is pushed on a thread, frame_free of its address on
+/// that thread does nothing: the frame sits inside a block its owner frees.
+/// Pushes and pops nest (a frame's destructors may destroy other tasks).
+struct frame_skip {
+    void* addr = nullptr;
+    frame_skip* next = nullptr;
+};
+void frame_skip_push(frame_skip& s) noexcept;
+void frame_skip_pop(frame_skip& s) noexcept;
+
 /// Base for promise types: routes the frame through frame_alloc.
 struct pooled_frame {
     static void* operator new(std::size_t n) { return frame_alloc(n); }
