@@ -16,6 +16,12 @@
 // resumes the task once it finished (poll_done). Cancellation takes the
 // operation out of the slot.
 //
+// Accepting on io_uring (where the kernel has multishot accept, 5.19): the
+// listener's accept_queue keeps one multishot accept in the kernel while
+// tasks want connections; each completion hands its descriptor to the
+// oldest waiting accept, or queues it so that the next accept returns at
+// once. Cancelling a waiting accept takes it out of the queue's list.
+//
 // Either way the task resumes with m_result: bytes, a descriptor, -errno,
 // or one of the k_* markers below; finish() turns it into a value or an
 // exception.
@@ -30,12 +36,19 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <system_error>
+#include <utility>
+
+#include <deque>
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 #include "../reactor/epoll/net_poller.hpp"
 #include "../reactor/reactor.hpp"
@@ -72,7 +85,69 @@ int direction(io_wait::kind k) noexcept
     return k == io_wait::kind::send_all || k == io_wait::kind::connect ? 1 : 0;
 }
 
+/// Connections an accept_queue takes ahead before it stops accepting.
+constexpr std::size_t k_accept_ahead = 32;
+
+#if defined(WEFT_HAVE_URING)
+/// Multishot accept needs Linux 5.19; WEFT_URING_MULTISHOT=0 turns it off
+/// (each accept is then one submission).
+bool multishot_accept_enabled() noexcept
+{
+    static const bool enabled = [] {
+        if (const char* e = std::getenv("WEFT_URING_MULTISHOT"); e && std::strcmp(e, "0") == 0)
+            return false;
+        utsname u{};
+        if (::uname(&u) != 0)
+            return false;
+        unsigned major = 0, minor = 0;
+        if (std::sscanf(u.release, "%u.%u", &major, &minor) != 2)
+            return false;
+        return major > 5 || (major == 5 && minor >= 19);
+    }();
+    return enabled;
+}
+#endif
+
 } // namespace
+
+struct accept_queue : io_completion {
+    explicit accept_queue(socket_state* s) noexcept : m_sock(s) {}
+    ~accept_queue()
+    {
+        for (int fd : m_fds)
+            ::close(fd);
+    }
+
+    socket_state* const m_sock;
+    spinlock m_lock;
+    bool m_armed = false;
+    bool m_stopping = false;
+    bool m_closed = false;
+    /// Counted as an idle multishot by m_owner (armed, nobody waiting).
+    bool m_idle_counted = false;
+    /// An error completion no waiting accept took: the next accept reports
+    /// it (EMFILE and the like), as a single accept would have.
+    int m_error = 0;
+    std::deque<int> m_fds;
+    io_wait* m_first = nullptr;
+    io_wait* m_last = nullptr;
+    /// epoll: the accept that waits for readiness (the others queue).
+    io_wait* m_poll_owner = nullptr;
+};
+
+accept_queue* socket_state::accepts()
+{
+    if (accept_queue* q = m_accepts.load(std::memory_order_acquire))
+        return q;
+    spin_guard g(m_poll_lock);
+    if (accept_queue* q = m_accepts.load(std::memory_order_relaxed))
+        return q;
+    auto q = new accept_queue(this);
+    m_accepts.store(q, std::memory_order_release);
+    return q;
+}
+
+void destroy_accept_queue(accept_queue* q) noexcept { delete q; }
 
 struct io_wait_access {
     static io_wait* of(io_completion* c) noexcept { return static_cast<io_wait*>(c); }
@@ -155,6 +230,370 @@ struct io_wait_access {
         }
         wake_waiter(w->m_task);
     }
+#endif
+
+    // ---- the listener's accept queue: tasks waiting to accept, and on
+    // io_uring the connections a multishot accept took ahead; on epoll,
+    // one accept at a time waits for readiness (m_poll_owner) and the
+    // others queue behind it.
+
+    // Under q->m_lock, after any change to m_armed or the waiters: keeps
+    // the ring's count of multishots nobody waits on right (deadlock
+    // detection must not take them for pending work).
+    static void update_idle([[maybe_unused]] accept_queue* q) noexcept
+    {
+#if defined(WEFT_HAVE_URING)
+        const bool idle = q->m_armed && !q->m_first;
+        if (idle == q->m_idle_counted)
+            return;
+        q->m_idle_counted = idle;
+        static_cast<uring_reactor*>(q->m_owner)->count_idle_multishot(idle ? 1 : -1);
+#endif
+    }
+
+    static io_wait* pop_waiter(accept_queue* q) noexcept
+    {
+        io_wait* w = q->m_first;
+        if (w) {
+            q->m_first = w->m_queue_next;
+            if (!q->m_first)
+                q->m_last = nullptr;
+            w->m_queue_next = nullptr;
+            w->m_queued = false;
+        }
+        return w;
+    }
+
+    static void enqueue(accept_queue* q, io_wait* w) noexcept
+    {
+        w->m_queued = true;
+        w->m_queue_next = nullptr;
+        (q->m_last ? q->m_last->m_queue_next : q->m_first) = w;
+        q->m_last = w;
+    }
+
+    // Under q->m_lock, before an accept queues: true (and w's result set)
+    // if it must not wait because the listener is closed or the task's
+    // context is done.
+    static bool must_not_wait(accept_queue* q, io_wait* w) noexcept
+    {
+        if (q->m_closed || w->m_sock->m_closed.load(std::memory_order_acquire)) {
+            w->m_result = k_closed;
+            return true;
+        }
+        if (hook_cancelled(w->m_hook)) {
+            w->m_result = k_canceled;
+            return true;
+        }
+        return false;
+    }
+
+    static void unlink_waiter(accept_queue* q, io_wait* w) noexcept
+    {
+        io_wait* prev = nullptr;
+        for (io_wait* x = q->m_first; x; prev = x, x = x->m_queue_next) {
+            if (x != w)
+                continue;
+            (prev ? prev->m_queue_next : q->m_first) = w->m_queue_next;
+            if (q->m_last == w)
+                q->m_last = prev;
+            w->m_queue_next = nullptr;
+            w->m_queued = false;
+            return;
+        }
+    }
+
+    // Hands a result to waiters unlinked into a list, after the lock.
+    static void wake_list(io_wait* w) noexcept
+    {
+        while (w) {
+            io_wait* next = w->m_queue_next;
+            w->m_queue_next = nullptr;
+            wake_waiter(w->m_task);
+            w = next;
+        }
+    }
+
+    // Under q->m_lock: ends every waiting accept with net::closed; returns
+    // them for wake_list.
+    static io_wait* take_all_closed(accept_queue* q) noexcept
+    {
+        io_wait* all = q->m_first;
+        for (io_wait* w = all; w; w = w->m_queue_next) {
+            w->m_result = k_closed;
+            w->m_queued = false;
+        }
+        q->m_first = q->m_last = nullptr;
+        return all;
+    }
+
+    static io_wait* append(io_wait* a, io_wait* b) noexcept
+    {
+        if (!a)
+            return b;
+        io_wait* x = a;
+        while (x->m_queue_next)
+            x = x->m_queue_next;
+        x->m_queue_next = b;
+        return a;
+    }
+
+    static void close_queue(accept_queue* q) noexcept
+    {
+        std::deque<int> fds;
+        io_wait* woken;
+        {
+            spin_guard g(q->m_lock);
+            q->m_closed = true;
+            fds.swap(q->m_fds);
+            q->m_error = 0;
+            woken = take_all_closed(q);
+            if (q->m_owner)
+                update_idle(q);
+        }
+        for (int fd : fds)
+            ::close(fd);
+        wake_list(woken);
+    }
+
+    // The frame of w goes while it waits (runtime shutdown).
+    static void leave_queue(io_wait* w) noexcept
+    {
+        accept_queue* q = w->m_sock->m_accepts.load(std::memory_order_acquire);
+        spin_guard g(q->m_lock);
+        if (w->m_queued) {
+            unlink_waiter(q, w);
+            update_idle(q);
+        }
+        if (q->m_poll_owner == w)
+            q->m_poll_owner = nullptr;
+    }
+
+    // epoll: an accept that waited in the queue behind the poll owner
+    // becomes the owner and waits for readiness itself; run on its behalf
+    // by the previous owner as that one finishes. next is suspended (or
+    // about to be: wake_waiter handles both).
+    static void continue_accept(io_wait* next) noexcept
+    {
+        poll_desc* d = next->m_sock->m_poll.load(std::memory_order_acquire);
+        net_poller& np = net_poller::instance();
+        // Read before arming: once armed, next may be completed and its
+        // frame freed by a poller on another thread.
+        const bool registered = next->m_hook.registered();
+        context_node* const scope = next->m_hook.scope();
+        task_header* const t = next->m_task;
+        for (;;) {
+            if (attempt(next)) {
+                wake_waiter(t);
+                return;
+            }
+            const int armed = np.arm(d, 0, next);
+            if (armed == 0)
+                continue;
+            if (armed < 0) {
+                next->m_result = k_concurrent;
+                wake_waiter(t);
+                return;
+            }
+            // Cancelled while it changed places: the canceller found it in
+            // neither, so withdraw here.
+            if (registered && scope->cancelled() && np.withdraw(d, 0, next)) {
+                next->m_hook.set_canceled();
+                next->m_result = k_canceled;
+                wake_waiter(t);
+            }
+            return;
+        }
+    }
+
+    // epoll: w, the poll owner, is done waiting: the oldest queued accept
+    // takes over.
+    static void pass_accept(io_wait* w) noexcept
+    {
+        accept_queue* q = w->m_sock->m_accepts.load(std::memory_order_acquire);
+        io_wait* next;
+        {
+            spin_guard g(q->m_lock);
+            if (q->m_poll_owner != w)
+                return;
+            next = pop_waiter(q);
+            q->m_poll_owner = next;
+        }
+        if (next)
+            continue_accept(next);
+    }
+
+    // epoll: an accept waits for readiness if no other accept does, else
+    // in the queue.
+    static bool suspend_polled_accept(io_wait* w, task_header* t)
+    {
+        accept_queue* q = w->m_sock->accepts();
+        w->m_sock->poll(); // made now, so that a queued accept has it
+        if (!hook_begin(w->m_hook, t, w, &withdraw)) {
+            w->m_result = k_canceled;
+            return false;
+        }
+        const bool registered = w->m_hook.registered();
+        bool queued = false;
+        {
+            spin_guard g(q->m_lock);
+            if (must_not_wait(q, w))
+                return false;
+            if (q->m_poll_owner) {
+                queued = true;
+                enqueue(q, w);
+                w->m_polled = true;
+                w->m_attempt = &attempt;
+                w->poll_waiter::m_complete = &poll_done;
+            } else {
+                q->m_poll_owner = w;
+            }
+        }
+        // Once queued, w may be resumed elsewhere: only locals from here.
+        if (queued)
+            return registered ? hook_suspend(w->m_hook) : true;
+        return suspend_polled(w, t, true);
+    }
+#if defined(WEFT_HAVE_URING)
+    // ---- multishot accept (io_uring)
+
+    // Under q->m_lock, on ur's worker: puts a multishot accept in the
+    // kernel. It is submitted with the worker's next turn of I/O.
+    static void arm(accept_queue* q, uring_reactor* ur) noexcept
+    {
+        if (!q->m_armed)
+            q->m_sock->acquire(); // held until the final completion
+        q->m_armed = true;
+        q->m_stopping = false;
+        q->m_owner = ur;
+        q->io_completion::m_complete = &accept_done;
+        q->m_quiesced = &accept_quiesced;
+        io_uring_sqe* sqe = ur->sqe();
+        io_uring_prep_multishot_accept(sqe, q->m_sock->m_fd, nullptr, nullptr,
+                                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+        ur->track(sqe, q);
+    }
+
+    static bool suspend_accept(io_wait* w, task_header* t, uring_reactor* ur)
+    {
+        accept_queue* q = w->m_sock->accepts();
+        if (!hook_begin(w->m_hook, t, w, &withdraw_accept)) {
+            w->m_result = k_canceled;
+            return false;
+        }
+        // Read before queueing: once queued, an unregistered wait may be
+        // completed and its frame freed by the ring's worker.
+        const bool registered = w->m_hook.registered();
+        {
+            spin_guard g(q->m_lock);
+            if (!q->m_fds.empty()) {
+                w->m_result = q->m_fds.front();
+                q->m_fds.pop_front();
+                return false;
+            }
+            if (q->m_error) {
+                w->m_result = -std::exchange(q->m_error, 0);
+                return false;
+            }
+            if (must_not_wait(q, w))
+                return false;
+            enqueue(q, w);
+            if (!q->m_armed)
+                arm(q, ur);
+            update_idle(q);
+        }
+        return registered ? hook_suspend(w->m_hook) : true;
+    }
+
+    // One completion of the multishot accept, on its ring's worker.
+    static void accept_done(io_completion* c) noexcept
+    {
+        auto q = static_cast<accept_queue*>(c);
+        const int res = c->m_res;
+        const bool more = (c->m_cqe_flags & IORING_CQE_F_MORE) != 0;
+        io_wait* woken = nullptr;
+        int stray = -1;
+        bool drop_ref = false;
+        {
+            spin_guard g(q->m_lock);
+            const bool closed = q->m_closed || q->m_sock->m_closed.load(std::memory_order_acquire);
+            if (res >= 0) {
+                if (io_wait* w = pop_waiter(q)) {
+                    w->m_result = res;
+                    woken = w;
+                } else if (closed) {
+                    stray = res;
+                } else {
+                    q->m_fds.push_back(res);
+                    if (q->m_fds.size() >= k_accept_ahead && more && !q->m_stopping) {
+                        // Nobody is accepting: leave the rest in the backlog.
+                        q->m_stopping = true;
+                        static_cast<uring_reactor*>(q->m_owner)->cancel_now(q);
+                    }
+                }
+            } else if (res != -ECANCELED && !closed) {
+                // EMFILE and the like: the oldest accept reports it.
+                if (io_wait* w = pop_waiter(q)) {
+                    w->m_result = res;
+                    woken = w;
+                } else {
+                    q->m_error = -res;
+                }
+            }
+            if (!more) {
+                // The multishot is over: its reference goes (a new one,
+                // armed for the accepts still waiting, takes its own).
+                q->m_armed = false;
+                drop_ref = true;
+                if (closed)
+                    woken = append(woken, take_all_closed(q));
+                else if (q->m_first)
+                    arm(q, static_cast<uring_reactor*>(q->m_owner));
+            }
+            update_idle(q);
+        }
+        if (stray >= 0)
+            ::close(stray);
+        wake_list(woken);
+        if (drop_ref)
+            q->m_sock->release(); // may free q
+    }
+
+    // A completion that arrives while the ring shuts down: no task is to
+    // run any more (the waiting ones are destroyed next and leave the queue
+    // themselves); keep nothing.
+    static void accept_quiesced(io_completion* c) noexcept
+    {
+        auto q = static_cast<accept_queue*>(c);
+        if (c->m_res >= 0)
+            ::close(c->m_res);
+        if (c->m_cqe_flags & IORING_CQE_F_MORE)
+            return;
+        {
+            spin_guard g(q->m_lock);
+            q->m_armed = false;
+            update_idle(q);
+        }
+        q->m_sock->release(); // may free q
+    }
+
+    // The canceller's side of a waiting accept.
+    static void withdraw_accept(wait_hook* h) noexcept
+    {
+        auto w = static_cast<io_wait*>(h->m_op);
+        accept_queue* q = w->m_sock->m_accepts.load(std::memory_order_acquire);
+        {
+            spin_guard g(q->m_lock);
+            if (!w->m_queued)
+                return; // a connection or close reached it first
+            unlink_waiter(q, w);
+            update_idle(q);
+        }
+        w->m_result = k_canceled;
+        h->m_canceled = true;
+        wake_waiter(h->m_task);
+    }
+
 #endif
 
     // The non-blocking system call; false if it would block.
@@ -240,6 +679,25 @@ struct io_wait_access {
     static void withdraw(wait_hook* h) noexcept
     {
         auto w = static_cast<io_wait*>(h->m_op);
+        if (w->m_polled && w->m_kind == io_wait::kind::accept) {
+            accept_queue* q = w->m_sock->m_accepts.load(std::memory_order_acquire);
+            bool was_queued = false;
+            {
+                spin_guard g(q->m_lock);
+                if (w->m_queued) {
+                    unlink_waiter(q, w);
+                    was_queued = true;
+                }
+            }
+            if (was_queued) {
+                w->m_result = k_canceled;
+                h->m_canceled = true;
+                wake_waiter(h->m_task);
+                return;
+            }
+            // Else it is the poll owner (or about to become it: then
+            // continue_accept sees the cancellation).
+        }
         if (w->m_polled) {
             if (net_poller::instance().withdraw(w->m_sock->m_poll.load(std::memory_order_acquire),
                                                 direction(w->m_kind), w)) {
@@ -274,6 +732,8 @@ struct io_wait_access {
             if (w->m_kind == io_wait::kind::send_all && attempt(w))
                 return false;
             auto ur = static_cast<uring_reactor*>(r);
+            if (w->m_kind == io_wait::kind::accept && multishot_accept_enabled())
+                return suspend_accept(w, t, ur);
             w->m_owner = ur;
             w->io_completion::m_complete = &uring_done;
             if (!hook_begin(w->m_hook, t, w, &withdraw)) {
@@ -285,17 +745,19 @@ struct io_wait_access {
         }
 #endif
         (void)r;
-        return suspend_polled(w, t);
+        if (w->m_kind == io_wait::kind::accept)
+            return suspend_polled_accept(w, t);
+        return suspend_polled(w, t, false);
     }
 
-    static bool suspend_polled(io_wait* w, task_header* t)
+    // hooked: hook_begin was called already (and succeeded).
+    static bool suspend_polled(io_wait* w, task_header* t, bool hooked)
     {
         w->m_polled = true;
         w->m_attempt = &attempt;
         w->poll_waiter::m_complete = &poll_done;
         poll_desc* d = w->m_sock->poll();
         net_poller& np = net_poller::instance();
-        bool hooked = false;
         for (;;) {
             if (attempt(w))
                 return false;
@@ -332,6 +794,8 @@ struct io_wait_access {
 
     static std::int64_t finish(io_wait* w)
     {
+        if (w->m_polled && w->m_kind == io_wait::kind::accept)
+            pass_accept(w);
         const bool canceled = hook_end(w->m_hook);
         const std::int64_t r = w->m_result;
         bool closed = false;
@@ -374,10 +838,14 @@ io_wait::~io_wait()
     if (m_polled && m_held && m_sock->m_poll.load(std::memory_order_acquire))
         net_poller::instance().withdraw(m_sock->m_poll.load(std::memory_order_acquire),
                                         direction(m_kind), this);
+    if (m_queued || (m_polled && m_kind == kind::accept))
+        io_wait_access::leave_queue(this);
     hook_end(m_hook);
     if (m_held)
         m_sock->release();
 }
+
+void close_accept_queue(accept_queue* q) noexcept { io_wait_access::close_queue(q); }
 
 bool io_wait::await_suspend(std::coroutine_handle<> h) { return io_wait_access::suspend(this, h); }
 

@@ -25,6 +25,8 @@ void socket_state::release() noexcept
         return;
     if (poll_desc* d = m_poll.load(std::memory_order_acquire))
         net_poller::instance().remove(d);
+    if (accept_queue* q = m_accepts.load(std::memory_order_acquire))
+        destroy_accept_queue(q);
     ::close(m_fd);
     delete this;
 }
@@ -37,6 +39,8 @@ bool socket_state::close() noexcept
     // receive sees end of stream, a send EPIPE, an accept EINVAL, and
     // finish() turns them into net::closed.
     ::shutdown(m_fd, SHUT_RDWR);
+    if (accept_queue* q = m_accepts.load(std::memory_order_acquire))
+        close_accept_queue(q);
     return true;
 }
 

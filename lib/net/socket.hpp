@@ -13,6 +13,7 @@
 namespace weft::detail {
 
 struct poll_desc;
+struct accept_queue;
 
 /// A socket and its registration with the net poller.
 ///
@@ -25,6 +26,8 @@ struct poll_desc;
 ///   then, which ends the operations waiting on it.
 ///   m_poll is set once, under m_poll_lock, the first time an operation
 ///   waits on the epoll path; read without the lock after that.
+///   m_accepts likewise, the first time a listener accepts on io_uring with
+///   multishot accept; freed with the state.
 struct socket_state {
     explicit socket_state(int fd) noexcept : m_fd(fd) {}
 
@@ -32,6 +35,7 @@ struct socket_state {
     std::atomic<std::uint32_t> m_refs{1};
     std::atomic<bool> m_closed{false};
     std::atomic<poll_desc*> m_poll{nullptr};
+    std::atomic<accept_queue*> m_accepts{nullptr};
     spinlock m_poll_lock;
 
     void acquire() noexcept { m_refs.fetch_add(1, std::memory_order_relaxed); }
@@ -40,7 +44,33 @@ struct socket_state {
     bool close() noexcept;
     /// The poller registration, made on first use. Throws std::system_error.
     poll_desc* poll();
+    /// The listener's accept queue, made on first use. Throws std::bad_alloc.
+    accept_queue* accepts();
 };
+
+/// Connections a listener's multishot accept (io_uring) took ahead of the
+/// tasks that accept them: one submission whose completions each bring a
+/// descriptor, handed to the oldest waiting accept or queued for the next
+/// one. Defined with the I/O code (io.cpp).
+///
+/// Invariants (m_lock guards the fields below it):
+///   m_armed: a multishot accept is in the kernel for this queue, on the
+///   ring of m_owner (io_completion); its completions run on that ring's
+///   worker. While armed, the queue holds a reference on m_sock, dropped
+///   with the final completion (no IORING_CQE_F_MORE).
+///   m_fds: descriptors nobody took yet, oldest first. At k_accept_ahead the
+///   multishot is cancelled (m_stopping) and further connections wait in
+///   the kernel's backlog until an accept finds the queue empty and arms it
+///   again.
+///   m_first..m_last: accepts waiting, oldest first (io_wait::m_queue_next);
+///   there are waiters only while the queue is armed.
+///   m_closed: the listener was closed: no descriptor is queued any more.
+struct accept_queue;
+/// Frees q, closing the descriptors still queued.
+void destroy_accept_queue(accept_queue* q) noexcept;
+/// The listener is being closed: closes the queued descriptors and ends the
+/// waiting accepts with net::closed.
+void close_accept_queue(accept_queue* q) noexcept;
 
 /// A parsed address: what bind/connect take.
 struct socket_address {

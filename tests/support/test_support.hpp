@@ -74,10 +74,17 @@ class descriptor_hog {
 public:
     explicit descriptor_hog(int spare)
     {
-        getrlimit(RLIMIT_NOFILE, &m_old);
-        rlimit low = m_old;
-        low.rlim_cur = 64;
-        REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+        lower_limit();
+        fill(spare);
+    }
+    /// Only lowers the limit; fill() takes the descriptors. A listener's
+    /// multishot accept (io_uring) keeps the limit that was in force when it
+    /// was armed, so a server must start under the low limit to run out.
+    descriptor_hog() { lower_limit(); }
+
+    /// Takes every descriptor the limit allows but `spare`.
+    void fill(int spare)
+    {
         for (int fd; (fd = ::dup(0)) >= 0;)
             m_fds.push_back(fd);
         for (; spare > 0 && !m_fds.empty(); spare--) {
@@ -108,6 +115,14 @@ public:
     }
 
 private:
+    void lower_limit()
+    {
+        getrlimit(RLIMIT_NOFILE, &m_old);
+        rlimit low = m_old;
+        low.rlim_cur = 64;
+        REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    }
+
     rlimit m_old{};
     std::vector<int> m_fds;
 };

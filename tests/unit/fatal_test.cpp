@@ -9,6 +9,7 @@
 #include <weft/context.hpp>
 #include <weft/time.hpp>
 #include <weft/mutex.hpp>
+#include <weft/net/tcp.hpp>
 #include <weft/task.hpp>
 
 #include <doctest/doctest.h>
@@ -258,4 +259,22 @@ TEST_CASE("a joined task's exception and tasks destroyed at shutdown do not end 
         });
     });
     CHECK(r.clean());
+}
+
+TEST_CASE("a listener that accepted before is not pending work for deadlock detection")
+{
+    const auto r = run_in_child([] {
+        weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+            auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+            auto acc = weft::go([&l]() -> weft::task<weft::net::tcp_stream> { co_return co_await l.accept(); });
+            auto c = co_await weft::net::dial(l.local_address());
+            auto s = co_await acc;
+            // Nobody accepts any more (the listener may still be taking
+            // connections ahead); every task is blocked for good.
+            auto ch = weft::make_chan<int>();
+            (void)co_await ch.recv();
+        });
+    });
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(k_message) != std::string::npos);
 }

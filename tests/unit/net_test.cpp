@@ -10,11 +10,14 @@
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -320,5 +323,165 @@ TEST_CASE("a task blocked in I/O is not a deadlock")
         CHECK(s.is_open());
         int status = 0;
         ::waitpid(child, &status, 0);
+    });
+}
+
+// ---- accepting ahead (io_uring multishot accept; one accept per wait on
+// the other paths: the same behaviour either way)
+
+namespace {
+
+// Dials `addr` and sends its index as one byte.
+weft::task<weft::net::tcp_stream> dial_and_say(std::string addr, int i)
+{
+    auto c = co_await weft::net::dial(addr);
+    const char b = static_cast<char>(i);
+    co_await c.write_all(std::string_view(&b, 1));
+    co_return c;
+}
+
+} // namespace
+
+TEST_CASE("connections made before anyone accepts are all accepted, once each")
+{
+    for (unsigned w : {1u, 2u}) {
+        CAPTURE(w);
+        weft::run(weft::runtime_options{.workers = w}, []() -> weft::task<> {
+            auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+            const std::string addr = l.local_address();
+            // More than an accept queue takes ahead (it stops and lets the
+            // kernel's backlog hold the rest).
+            constexpr int n = 100;
+            std::vector<weft::net::tcp_stream> clients;
+            for (int i = 0; i < n; ++i)
+                clients.push_back(co_await dial_and_say(addr, i));
+            std::vector<int> seen(n, 0);
+            for (int i = 0; i < n; ++i) {
+                auto s = co_await l.accept();
+                const std::string b = co_await read_n(s, 1);
+                REQUIRE(b.size() == 1);
+                ++seen[static_cast<unsigned char>(b[0])];
+            }
+            for (int i = 0; i < n; ++i)
+                CHECK(seen[static_cast<std::size_t>(i)] == 1);
+        });
+    }
+}
+
+TEST_CASE("several tasks accepting from one listener share its connections")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        const std::string addr = l.local_address();
+        constexpr int n = 300;
+        constexpr int acceptors = 4;
+        std::vector<int> seen(n, 0);
+        weft::mutex mu;
+        std::vector<weft::join_handle<int>> hs;
+        for (int a = 0; a < acceptors; ++a)
+            hs.push_back(weft::go([&]() -> weft::task<int> {
+                int mine = 0;
+                for (;;) {
+                    weft::net::tcp_stream s;
+                    try {
+                        s = co_await l.accept();
+                    } catch (const weft::net::closed&) {
+                        co_return mine;
+                    }
+                    const std::string b = co_await read_n(s, 2);
+                    const int i = static_cast<unsigned char>(b[0]) * 256 + static_cast<unsigned char>(b[1]);
+                    co_await mu.lock();
+                    ++seen[static_cast<std::size_t>(i)];
+                    mu.unlock();
+                    ++mine;
+                }
+            }));
+        weft::wait_group wg;
+        for (int i = 0; i < n; ++i)
+            wg.go([&addr, i]() -> weft::task<> {
+                auto c = co_await weft::net::dial(addr);
+                const char b[2] = {static_cast<char>(i / 256), static_cast<char>(i % 256)};
+                co_await c.write_all(std::string_view(b, 2));
+                char end[1];
+                (void)co_await c.read_some(std::span<char>(end)); // the server's close
+            });
+        // Every client's connection is accepted and read, then closed by
+        // the acceptor (the stream goes out of scope): wait for them all.
+        co_await wg.wait();
+        l.close();
+        int total = 0;
+        for (auto& h : hs)
+            total += co_await h;
+        CHECK(total == n);
+        for (int i = 0; i < n; ++i)
+            CHECK(seen[static_cast<std::size_t>(i)] == 1);
+    });
+}
+
+TEST_CASE("closing a listener closes the connections it took ahead and its socket")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        std::optional<weft::net::tcp_listener> l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        const std::string addr = l->local_address();
+        const int fd = l->native_handle();
+        struct stat before {};
+        REQUIRE(::fstat(fd, &before) == 0);
+        // One accepted connection: the listener now accepts ahead.
+        auto first = weft::go([&]() -> weft::task<weft::net::tcp_stream> { co_return co_await l->accept(); });
+        auto c0 = co_await weft::net::dial(addr);
+        auto s0 = co_await first;
+        std::vector<weft::net::tcp_stream> waiting;
+        for (int i = 0; i < 5; ++i)
+            waiting.push_back(co_await weft::net::dial(addr));
+        co_await weft::sleep_for(20ms); // let them be taken ahead, if they are
+        l->close();
+        // Nobody will serve them: each sees its connection end.
+        for (auto& c : waiting) {
+            char b[1];
+            bool ended = false;
+            try {
+                ended = co_await c.read_some(std::span<char>(b)) == 0;
+            } catch (const std::system_error& e) {
+                ended = e.code().value() == ECONNRESET;
+            }
+            CHECK(ended);
+        }
+        // With the handle gone, the listening socket is closed soon (not
+        // kept by an operation in the kernel): its descriptor is free or
+        // names another file.
+        l.reset();
+        std::function<bool()> gone = [fd, &before] {
+            struct stat now {};
+            return ::fstat(fd, &now) != 0 || now.st_ino != before.st_ino || now.st_dev != before.st_dev;
+        };
+        CHECK(co_await weft_test::eventually(gone, std::chrono::seconds(5)));
+    });
+}
+
+TEST_CASE("a cancelled accept loses no connection")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        const std::string addr = l.local_address();
+        for (int round = 0; round < 20; ++round) {
+            auto [ctx, cancel] = weft::with_cancel(weft::background());
+            auto acc = weft::go(ctx, [&]() -> weft::task<std::optional<weft::net::tcp_stream>> {
+                try {
+                    co_return co_await l.accept();
+                } catch (const weft::canceled_error&) {
+                    co_return std::nullopt;
+                }
+            });
+            // The cancel races with the connection: either the accept gets
+            // it, or the next accept does.
+            auto c = co_await dial_and_say(addr, round);
+            cancel();
+            std::optional<weft::net::tcp_stream> s = co_await acc;
+            if (!s)
+                s = co_await l.accept();
+            const std::string b = co_await read_n(*s, 1);
+            REQUIRE(b.size() == 1);
+            CHECK(static_cast<unsigned char>(b[0]) == round);
+        }
     });
 }

@@ -31,6 +31,10 @@ struct io_completion {
     static constexpr std::uint32_t k_cancel_wanted = 4;
 
     void (*m_complete)(io_completion*) noexcept = nullptr;
+    /// Multishot submissions only: what the reactor does with a completion
+    /// that arrives while it shuts down (quiesce), when m_complete must not
+    /// run any more; nullptr for everything else.
+    void (*m_quiesced)(io_completion*) noexcept = nullptr;
     io_completion* m_cancel_next = nullptr;
     reactor* m_owner = nullptr;
     std::int32_t m_res = 0;
@@ -83,6 +87,7 @@ private:
     std::size_t m_len;
     std::size_t m_done = 0;
     task_header* m_task = nullptr;
+    io_wait* m_queue_next = nullptr; // accept_queue's waiters (io_uring)
     std::int64_t m_result = 0;
     op_hook<io_wait> m_hook;
     alignas(8) unsigned char m_addr[28] = {};
@@ -92,6 +97,7 @@ private:
     bool m_held = false;       // holds a reference on m_sock
     bool m_connecting = false; // connect() was called (epoll path)
     bool m_uring_poll = false; // a readiness poll stands in for it (io_uring)
+    bool m_queued = false;     // waits in the listener's accept_queue
 };
 
 } // namespace weft::detail

@@ -115,8 +115,21 @@ private:
 
 /// A listening TCP socket.
 ///
-/// Thread safety: accept() may be awaited by several tasks at once; close()
+/// Thread safety: accept() may be awaited by several tasks at once (each
+///   connection goes to one of them, the longest waiting first); close()
 ///   from any task ends every pending accept with net::closed.
+/// Resumption: on a worker of the pool (with io_uring, the one whose ring
+///   accepted the connection).
+/// Cancellation: a pending accept of a cancelled task ends promptly with
+///   canceled_error; no connection is lost (the next accept gets it).
+/// Accepting ahead (io_uring, Linux 5.19 and later): from its first accept
+///   on, a listener keeps one multishot accept in the kernel and queues up
+///   to 32 connections that arrive while no task is accepting, so that a
+///   busy accept loop takes them without a system call; beyond that they
+///   wait in the kernel's backlog. close() closes the queued connections.
+///   The kernel applies the descriptor limit (RLIMIT_NOFILE) that held when
+///   the multishot accept was started. WEFT_URING_MULTISHOT=0 turns this
+///   off (one submission per accept).
 /// Errors: accept throws std::system_error for errors such as EMFILE (too
 ///   many open files); the listener stays usable, so a server loop logs,
 ///   backs off briefly and accepts again.

@@ -12,6 +12,9 @@
 //   m_inflight: submissions tracked with track() whose final CQE has not
 //   been reaped.
 //
+// Multishot submissions (io_completion::m_quiesced set) get each completion
+// handed over at once, as it is reaped, and are cancelled with cancel_now.
+//
 // Cancellation (io_completion::m_state): cancel() sets k_cancel_wanted and,
 // unless the current submission already completed, k_cancel_queued, and
 // pushes the operation on m_cancels. The owner's reap sets k_completed and
@@ -129,6 +132,13 @@ void uring_reactor::cancel(io_completion* c) noexcept
     wake();
 }
 
+void uring_reactor::cancel_now(io_completion* c) noexcept
+{
+    io_uring_sqe* s = sqe();
+    io_uring_prep_cancel64(s, reinterpret_cast<std::uintptr_t>(c), 0);
+    io_uring_sqe_set_data64(s, k_cancel_tag);
+}
+
 void uring_reactor::drain_cancels() noexcept
 {
     if (!m_cancels.load(std::memory_order_relaxed))
@@ -173,6 +183,13 @@ void uring_reactor::reap() noexcept
                 if (!(cqe->flags & IORING_CQE_F_MORE))
                     m_inflight.store(m_inflight.load(std::memory_order_relaxed) - 1,
                                      std::memory_order_relaxed);
+                if (c->m_quiesced) {
+                    // A multishot: one submission, many completions, each
+                    // handled before the next overwrites m_res. It is never
+                    // on the cancel list (cancel_now).
+                    c->m_complete(c);
+                    continue;
+                }
                 auto prev = c->m_state.fetch_or(io_completion::k_completed,
                                                 std::memory_order_acq_rel);
                 if (!(prev & io_completion::k_cancel_queued))
@@ -219,9 +236,19 @@ void uring_reactor::quiesce() noexcept
         {
             ++n;
             std::uint64_t tag = io_uring_cqe_get_data64(c);
-            if (tag != k_wake_tag && tag != k_cancel_tag && !(c->flags & IORING_CQE_F_MORE))
+            if (tag == k_wake_tag || tag == k_cancel_tag)
+                continue;
+            if (!(c->flags & IORING_CQE_F_MORE))
                 m_inflight.store(m_inflight.load(std::memory_order_relaxed) - 1,
                                  std::memory_order_relaxed);
+            auto op = reinterpret_cast<io_completion*>(tag);
+            if (op->m_quiesced) {
+                // A multishot's completions still carry resources (accepted
+                // descriptors, its reference on the socket): let it let go.
+                op->m_res = c->res;
+                op->m_cqe_flags = c->flags;
+                op->m_quiesced(op);
+            }
         }
         io_uring_cq_advance(&m_ring, n);
     }

@@ -38,7 +38,16 @@ public:
     }
     std::size_t pending_io() const noexcept override
     {
-        return m_inflight.load(std::memory_order_relaxed);
+        return m_inflight.load(std::memory_order_relaxed) -
+               m_idle_multishot.load(std::memory_order_relaxed);
+    }
+    /// A multishot submission of this ring that no task waits on (an accept
+    /// queue taking connections ahead) starts (+1) or stops (-1) being one:
+    /// it is I/O in flight, but nothing that would wake a task, so
+    /// pending_io() leaves it out. Any thread.
+    void count_idle_multishot(int delta) noexcept
+    {
+        m_idle_multishot.fetch_add(static_cast<std::size_t>(delta), std::memory_order_relaxed);
     }
     void quiesce() noexcept override;
 
@@ -57,6 +66,12 @@ public:
                          std::memory_order_relaxed);
     }
 
+    /// Owner thread: asks the kernel to cancel c's submission with the next
+    /// enter; for multishot submissions, which cancel() does not serve (its
+    /// bookkeeping assumes one completion per submission). c's final
+    /// completion still arrives through m_complete.
+    void cancel_now(io_completion* c) noexcept;
+
     /// Asks for c (submitted to this reactor) to be cancelled; any thread.
     /// c still completes through m_complete, with -ECANCELED or with its
     /// result if it finished first.
@@ -73,6 +88,8 @@ private:
     bool m_read_queued = false;
     // Written by the owner only; atomic for pending_io()'s readers.
     std::atomic<std::size_t> m_inflight{0};
+    // Counted in m_inflight too (see count_idle_multishot).
+    std::atomic<std::size_t> m_idle_multishot{0};
     // Cancel requests from any thread, a Treiber stack through
     // io_completion::m_cancel_next; the owner takes it whole.
     std::atomic<io_completion*> m_cancels{nullptr};
