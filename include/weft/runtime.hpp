@@ -136,12 +136,23 @@ void destroy_body(Block* b) noexcept
     if (!p)
         return;
     auto h = std::coroutine_handle<task_promise<R>>::from_promise(*static_cast<task_promise<R>*>(p));
-    frame_skip skip{h.address()};
-    if (h.address() != reinterpret_cast<char*>(b) + root_prefix_v<Block>)
-        skip.addr = nullptr;
+    const bool inside = h.address() == reinterpret_cast<char*>(b) + root_prefix_v<Block>;
+    frame_skip skip{inside ? h.address() : nullptr};
     frame_skip_push(skip);
     h.destroy();
     frame_skip_pop(skip);
+}
+
+/// Ends a root whose body is gone (or never was): frees its block unless
+/// another frame keeps it (m_keep_block).
+template <class Block>
+void discard_block(Block* b) noexcept
+{
+    const bool keep = b->m_keep_block;
+    const std::size_t size = b->m_block_size;
+    b->~Block();
+    if (!keep)
+        frame_free(b, size);
 }
 
 template <class R, class Block>
@@ -153,15 +164,10 @@ void* root_ops(task_header* t, task_header::op o) noexcept
         destroy_body<R>(b);
         root_base::abandon(t);
         break;
-    case task_header::op::destroy: {
+    case task_header::op::destroy:
         destroy_body<R>(b);
-        const bool keep = b->m_keep_block;
-        const std::size_t size = b->m_block_size;
-        b->~Block();
-        if (!keep)
-            frame_free(b, size);
+        discard_block(b);
         break;
-    }
     case task_header::op::body:
         return b->m_body;
     }
@@ -214,17 +220,23 @@ root_base* make_root(F&& f, A&&... args)
     using R = typename spawn_result_t<F, A...>::value_type;
     if constexpr (is_direct_call<std::decay_t<F>, A...>::value) {
         constexpr std::size_t prefix = root_prefix_v<root_base>;
+        // A frame that took the offer and was freed during the call leaves
+        // its block to us.
+        const auto end_offer = [] {
+            const auto o = frame_offer_end();
+            if (o.taken && o.freed)
+                frame_free(static_cast<char*>(o.taken) - prefix, prefix + o.taken_size);
+            return o;
+        };
         frame_offer_prefix(prefix);
         task<R> body;
         try {
             body = std::invoke(std::forward<F>(f), std::forward<A>(args)...);
         } catch (...) {
-            const auto o = frame_offer_end();
-            if (o.taken && o.freed)
-                frame_free(static_cast<char*>(o.taken) - prefix, prefix + o.taken_size);
+            end_offer();
             throw;
         }
-        const auto o = frame_offer_end();
+        const auto o = end_offer();
         auto h = task_access::release(body);
         if (o.taken && o.taken == h.address()) {
             auto b = ::new (static_cast<char*>(o.taken) - prefix) root_base;
@@ -233,8 +245,6 @@ root_base* make_root(F&& f, A&&... args)
         }
         // The frame did not fit (or another frame took the place: if it is
         // still alive, the place is its own and the prefix stays unused).
-        if (o.taken && o.freed)
-            frame_free(static_cast<char*>(o.taken) - prefix, prefix + o.taken_size);
         if (!h)
             throw_empty_body();
         void* mem;
@@ -272,21 +282,16 @@ root_base* make_root(F&& f, A&&... args)
             h = task_access::release(body);
         } catch (...) {
             o = frame_offer_end();
-            const bool keep = o.taken && !o.freed;
-            b->~block();
-            if (!keep)
-                frame_free(mem, size);
+            b->m_keep_block = o.taken && !o.freed;
+            discard_block(b);
             throw;
         }
         if (o.taken && o.taken != h.address() && !o.freed)
             b->m_keep_block = true;
-        if (h.address() != o.taken && o.first_size != cap && o.first_size <= 2048)
+        if (h.address() != o.taken && o.first_size != cap && o.first_size <= frame_pool_max)
             seen.store(static_cast<std::uint32_t>(o.first_size), std::memory_order_relaxed);
         if (!h) {
-            const bool keep = b->m_keep_block;
-            b->~block();
-            if (!keep)
-                frame_free(mem, size);
+            discard_block(b);
             throw_empty_body();
         }
         return bind_root<R>(b, h);

@@ -356,6 +356,32 @@ struct io_wait_access {
         wake_list(woken);
     }
 
+    // Ends w's wait as cancelled (the canceller took it out of where it
+    // waited).
+    static void cancel_wait(io_wait* w, wait_hook* h) noexcept
+    {
+        w->m_result = k_canceled;
+        h->m_canceled = true;
+        wake_waiter(h->m_task);
+    }
+
+    // The canceller's side of an accept waiting in the queue: true if it
+    // took w out (and ended its wait); false if w is not queued (a
+    // connection or close reached it first, or it is the epoll poll owner).
+    static bool withdraw_queued(io_wait* w, wait_hook* h) noexcept
+    {
+        accept_queue* q = w->m_sock->m_accepts.load(std::memory_order_acquire);
+        {
+            spin_guard g(q->m_lock);
+            if (!w->m_queued)
+                return false;
+            unlink_waiter(q, w);
+            update_idle(q);
+        }
+        cancel_wait(w, h);
+        return true;
+    }
+
     // The frame of w goes while it waits (runtime shutdown).
     static void leave_queue(io_wait* w) noexcept
     {
@@ -580,18 +606,7 @@ struct io_wait_access {
     // The canceller's side of a waiting accept.
     static void withdraw_accept(wait_hook* h) noexcept
     {
-        auto w = static_cast<io_wait*>(h->m_op);
-        accept_queue* q = w->m_sock->m_accepts.load(std::memory_order_acquire);
-        {
-            spin_guard g(q->m_lock);
-            if (!w->m_queued)
-                return; // a connection or close reached it first
-            unlink_waiter(q, w);
-            update_idle(q);
-        }
-        w->m_result = k_canceled;
-        h->m_canceled = true;
-        wake_waiter(h->m_task);
+        (void)withdraw_queued(static_cast<io_wait*>(h->m_op), h);
     }
 
 #endif
@@ -679,32 +694,14 @@ struct io_wait_access {
     static void withdraw(wait_hook* h) noexcept
     {
         auto w = static_cast<io_wait*>(h->m_op);
-        if (w->m_polled && w->m_kind == io_wait::kind::accept) {
-            accept_queue* q = w->m_sock->m_accepts.load(std::memory_order_acquire);
-            bool was_queued = false;
-            {
-                spin_guard g(q->m_lock);
-                if (w->m_queued) {
-                    unlink_waiter(q, w);
-                    was_queued = true;
-                }
-            }
-            if (was_queued) {
-                w->m_result = k_canceled;
-                h->m_canceled = true;
-                wake_waiter(h->m_task);
-                return;
-            }
-            // Else it is the poll owner (or about to become it: then
-            // continue_accept sees the cancellation).
-        }
+        // An accept not in the queue is the poll owner (or about to become
+        // it: then continue_accept sees the cancellation).
+        if (w->m_polled && w->m_kind == io_wait::kind::accept && withdraw_queued(w, h))
+            return;
         if (w->m_polled) {
             if (net_poller::instance().withdraw(w->m_sock->m_poll.load(std::memory_order_acquire),
-                                                direction(w->m_kind), w)) {
-                w->m_result = k_canceled;
-                h->m_canceled = true;
-                wake_waiter(h->m_task);
-            }
+                                                direction(w->m_kind), w))
+                cancel_wait(w, h);
             return;
         }
 #if defined(WEFT_HAVE_URING)

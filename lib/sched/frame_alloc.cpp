@@ -144,7 +144,7 @@ void frame_free(void* p, std::size_t) noexcept
 namespace {
 
 constexpr std::size_t k_granule = 16;
-constexpr std::size_t k_max_pooled = 2048;
+constexpr std::size_t k_max_pooled = frame_pool_max;
 constexpr std::size_t k_classes = k_max_pooled / k_granule;
 constexpr std::size_t k_cache_max = 512;
 constexpr std::size_t k_refill = 64;

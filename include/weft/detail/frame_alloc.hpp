@@ -6,6 +6,10 @@
 
 namespace weft::detail {
 
+/// The largest frame the pool serves; larger ones come from operator new
+/// (and never take an offer).
+inline constexpr std::size_t frame_pool_max = 2048;
+
 /// Allocates n bytes for a coroutine frame. Thread-local size-class caches
 /// back it; blocks freed on another thread join that thread's cache.
 /// Throws std::bad_alloc when memory is exhausted.
