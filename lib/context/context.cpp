@@ -138,28 +138,27 @@ void context_node::cancel(errc e, bool from_parent) noexcept
                                          std::memory_order_relaxed))
             break;
     }
-    chan_waiter* done = nullptr;
     bool already = false;
+    wake_batch woken;
     {
         spin_guard g(m_lock);
         already = m_err.load(std::memory_order_relaxed) != 0;
         if (!already)
             m_err.store(static_cast<std::uint32_t>(e), std::memory_order_release);
         // Select cases and done() awaiters: claim each (dequeue settles a
-        // select) and chain them through m_next.
-        chan_waiter** tail = &done;
+        // select). Nobody queues on a done node afterwards, so a node that
+        // was already done has none.
         while (chan_waiter* w = m_done_waiters.dequeue()) {
+            m_done_waiters.prefetch_front();
             w->m_ok = true;
-            *tail = w;
-            tail = &w->m_next;
+            woken.add(w);
         }
-        *tail = nullptr; // (empty when already done: nobody queues on a done node)
     }
     if (already) {
         release();
         return;
     }
-    ready_list(done);
+    woken.wake();
     // The deadline no longer matters: release its timer now (the reference
     // taken above keeps the count positive). Unqueue, never wait: a fire
     // callback that is already on its way holds its own reference, and

@@ -58,27 +58,21 @@ public:
         }
     }
 
-    /// Owner only, on a full ring: removes the older half into a linked
-    /// batch (first..last via m_next). False if thieves raced it.
-    bool take_half(task_header*& first, task_header*& last, std::uint32_t& n) noexcept
+    /// Owner only, on a full ring: removes the older half into out (which
+    /// must hold k_cap / 2) and returns how many; 0 if thieves raced it.
+    std::uint32_t take_half(task_header** out) noexcept
     {
         auto h = m_head.load(std::memory_order_acquire);
         auto tl = m_tail.load(std::memory_order_relaxed);
-        n = (tl - h) / 2;
+        std::uint32_t n = (tl - h) / 2;
         if (n != k_cap / 2)
-            return false;
-        task_header* batch[k_cap / 2];
+            return 0;
         for (std::uint32_t i = 0; i < n; ++i)
-            batch[i] = m_buf[(h + i) % k_cap].load(std::memory_order_relaxed);
+            out[i] = m_buf[(h + i) % k_cap].load(std::memory_order_relaxed);
         if (!m_head.compare_exchange_strong(h, h + n, std::memory_order_acq_rel,
                                             std::memory_order_relaxed))
-            return false;
-        for (std::uint32_t i = 0; i + 1 < n; ++i)
-            batch[i]->m_next = batch[i + 1];
-        batch[n - 1]->m_next = nullptr;
-        first = batch[0];
-        last = batch[n - 1];
-        return true;
+            return 0;
+        return n;
     }
 
     /// Any thread: takes about half of the queued tasks into out (which must

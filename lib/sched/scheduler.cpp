@@ -280,18 +280,15 @@ void worker::push_back(task_header* t, bool wake) noexcept
 {
     if (WEFT_UNLIKELY(!m_runq.push(t))) {
         // Full: move the older half plus t to the global queue in one batch.
-        task_header *first, *last;
-        std::uint32_t n;
-        if (m_runq.take_half(first, last, n)) {
-            last->m_next = t;
-            t->m_next = nullptr;
-            m_sched->inject(first, t, n + 1);
+        task_header* batch[local_queue::k_cap / 2 + 1];
+        if (std::uint32_t n = m_runq.take_half(batch)) {
+            batch[n] = t;
+            m_sched->inject(batch, n + 1);
             return;
         }
         // Thieves made room meanwhile.
         if (!m_runq.push(t)) {
-            t->m_next = nullptr;
-            m_sched->inject(t, t, 1);
+            m_sched->inject(&t, 1);
             return;
         }
     }
@@ -417,11 +414,7 @@ task_header* worker::find_runnable() noexcept
             std::lock_guard lk(s.m_lock);
             if (s.stopping())
                 return nullptr;
-            if (s.m_gq_head) {
-                from_global = s.m_gq_head;
-                s.m_gq_head = from_global->m_next;
-                if (!s.m_gq_head)
-                    s.m_gq_tail = nullptr;
+            if (s.m_gq.pop(&from_global, 1) != 0) {
                 s.m_gq_size.fetch_sub(1, std::memory_order_relaxed);
             } else {
                 m_idle.store(true, std::memory_order_relaxed);
@@ -632,16 +625,11 @@ void scheduler::fire_all_timers() noexcept
         w->m_timers.fire_due(now);
 }
 
-void scheduler::inject(task_header* first, task_header* last, std::size_t n) noexcept
+void scheduler::inject(task_header* const* tasks, std::size_t n) noexcept
 {
     {
         std::lock_guard lk(m_lock);
-        last->m_next = nullptr;
-        if (m_gq_tail)
-            m_gq_tail->m_next = first;
-        else
-            m_gq_head = first;
-        m_gq_tail = last;
+        m_gq.push(tasks, n);
         m_gq_size.fetch_add(n, std::memory_order_seq_cst);
     }
     wakep();
@@ -653,20 +641,13 @@ task_header* scheduler::global_get(worker* w) noexcept
     std::size_t n;
     {
         std::lock_guard lk(m_lock);
-        std::size_t size = m_gq_size.load(std::memory_order_relaxed);
+        std::size_t size = m_gq.size();
         if (size == 0)
             return nullptr;
         n = size / m_n + 1;
-        if (n > size)
-            n = size;
         if (n > local_queue::k_cap / 2)
             n = local_queue::k_cap / 2;
-        for (std::size_t i = 0; i < n; ++i) {
-            batch[i] = m_gq_head;
-            m_gq_head = m_gq_head->m_next;
-        }
-        if (!m_gq_head)
-            m_gq_tail = nullptr;
+        n = m_gq.pop(batch, n);
         m_gq_size.fetch_sub(n, std::memory_order_relaxed);
     }
     // Pushed outside the lock: a full ring spills back into the global queue.
@@ -742,8 +723,7 @@ void scheduler::spawn(task_header* t)
         m_external.fetch_add(1, std::memory_order_seq_cst);
         m_foreign_activity.fetch_add(1, std::memory_order_relaxed);
         register_task(t, m_n);
-        t->m_next = nullptr;
-        inject(t, t, 1);
+        inject(&t, 1);
         external_leave();
     }
 }
@@ -757,8 +737,7 @@ void scheduler::ready(task_header* t) noexcept
         m_host->schedule(t);
     } else {
         m_foreign_activity.fetch_add(1, std::memory_order_relaxed);
-        t->m_next = nullptr;
-        inject(t, t, 1);
+        inject(&t, 1);
     }
 }
 
@@ -779,7 +758,7 @@ bool scheduler::stuck() noexcept
         return false;
     {
         std::lock_guard lk(m_lock);
-        if (m_npidle.load(std::memory_order_seq_cst) != m_n || m_gq_head)
+        if (m_npidle.load(std::memory_order_seq_cst) != m_n || !m_gq.empty())
             return false;
     }
     // A pending timer will wake a task (Go's checkdead looks at timers
@@ -936,7 +915,7 @@ void scheduler::stop() noexcept
     for (auto& w : m_workers)
         drop_timers(w->m_timers);
     std::lock_guard lk(m_lock);
-    m_gq_head = m_gq_tail = nullptr;
+    m_gq.clear();
     m_gq_size.store(0);
 }
 

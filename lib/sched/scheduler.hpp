@@ -20,6 +20,7 @@
 
 #include "../reactor/reactor.hpp"
 #include "../time/timer_heap.hpp"
+#include "global_queue.hpp"
 #include "local_queue.hpp"
 
 namespace weft::detail {
@@ -127,7 +128,8 @@ public:
 
     void spawn(task_header* t);
     void ready(task_header* t) noexcept;
-    void inject(task_header* first, task_header* last, std::size_t n) noexcept;
+    /// Queues tasks[0..n) on the global queue, in order, and wakes a worker.
+    void inject(task_header* const* tasks, std::size_t n) noexcept;
     void wakep() noexcept;
 
     unsigned workers() const noexcept { return m_procs; }
@@ -217,8 +219,7 @@ public:
             w->m_runq.for_each(f);
         }
         std::lock_guard lk(m_lock);
-        for (task_header* t = m_gq_head; t; t = t->m_next)
-            f(t);
+        m_gq.for_each(f);
     }
     std::size_t pending_timers() noexcept;
 
@@ -243,9 +244,8 @@ private:
 
     // Guards the global queue and the idle list.
     std::mutex m_lock;
-    task_header* m_gq_head = nullptr;
-    task_header* m_gq_tail = nullptr;
-    std::atomic<std::size_t> m_gq_size{0};
+    global_queue m_gq;
+    std::atomic<std::size_t> m_gq_size{0}; // m_gq.size(), read without the lock
     worker* m_idle_head = nullptr;
 
     // Timers. One idle worker at a time (the watcher) sleeps until the

@@ -8,6 +8,7 @@
 #include <weft/errors.hpp>
 #include <weft/runtime.hpp>
 #include <weft/task.hpp>
+#include <weft/wait_group.hpp>
 
 #include <doctest/doctest.h>
 
@@ -239,6 +240,50 @@ TEST_CASE("closing a channel wakes every blocked receiver with nullopt")
                 CHECK(co_await h);
         });
     }
+}
+
+TEST_CASE("closing a channel wakes thousands of waiters, in selects too, each once")
+{
+    // More waiters than a close keeps without allocating; and again with
+    // that allocation failing, when the rest are chained.
+    for (bool fail_growth : {false, true}) {
+        for (unsigned w : weft_test::worker_counts) {
+            CAPTURE(fail_growth);
+            CAPTURE(w);
+            weft::detail::g_fail_wake_batch_growth = fail_growth;
+            weft::run(weft::runtime_options{.workers = w}, []() -> weft::task<> {
+                auto ch = weft::make_chan<int>();
+                auto other = weft::make_chan<int>();
+                constexpr int n = 3000;
+                std::atomic<int> waiting{0}, closed_seen{0}, other_seen{0};
+                weft::wait_group wg;
+                for (int i = 0; i < n; ++i)
+                    wg.go([&, i]() -> weft::task<> {
+                        waiting.fetch_add(1);
+                        if (i % 2 == 0) {
+                            if (!(co_await ch.recv()))
+                                closed_seen.fetch_add(1);
+                        } else {
+                            auto r = co_await weft::select(ch.recv(), other.recv());
+                            if (r.index() == 0 && !std::get<0>(r))
+                                closed_seen.fetch_add(1);
+                            else
+                                other_seen.fetch_add(1);
+                        }
+                    });
+                CHECK(co_await weft_test::eventually([&] { return waiting.load() == n; }));
+                for (int i = 0; i < 50; ++i)
+                    co_await weft::this_task::yield();
+                ch.close();
+                co_await wg.wait();
+                CHECK(closed_seen.load() == n);
+                CHECK(other_seen.load() == 0);
+                // Nobody is left queued on the other channel.
+                CHECK(!other.try_send(1));
+            });
+        }
+    }
+    weft::detail::g_fail_wake_batch_growth = false;
 }
 
 TEST_CASE("closing a channel makes blocked senders throw closed_channel")

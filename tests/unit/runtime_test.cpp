@@ -2,11 +2,14 @@
 
 #include "test_support.hpp"
 
+#include "../../lib/sched/global_queue.hpp"
+
 #include <weft/chan.hpp>
 #include <weft/task.hpp>
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -633,4 +636,64 @@ TEST_CASE("a frame that takes an offer and dies before it closes gives the place
 #else
     CHECK(r.taken == nullptr);
 #endif
+}
+
+TEST_CASE("the global run queue keeps its order across segments, and loses nothing when none can be allocated")
+{
+    // Tasks are only pointers here: the queue never touches them except
+    // through m_next on its overflow list.
+    std::vector<weft::detail::task_header> headers(2000);
+    std::vector<weft::detail::task_header*> in;
+    for (auto& h : headers)
+        in.push_back(&h);
+    weft::detail::global_queue q;
+    std::vector<weft::detail::task_header*> out;
+    std::array<weft::detail::task_header*, 300> buf{};
+    auto drain = [&](std::size_t per_pop) {
+        while (std::size_t n = q.pop(buf.data(), per_pop))
+            out.insert(out.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+    };
+    SUBCASE("in order, pushed and popped in uneven batches")
+    {
+        std::size_t at = 0;
+        for (std::size_t k : {1u, 129u, 300u, 7u, 254u, 255u, 1054u}) {
+            q.push(in.data() + at, k);
+            at += k;
+            if (k == 300u) // take some while others are queued
+                out.push_back((q.pop(buf.data(), 1), buf[0]));
+        }
+        REQUIRE(at == in.size());
+        CHECK(q.size() == in.size() - 1);
+        drain(129);
+        CHECK(q.empty());
+        CHECK(out == in);
+        // Reused after emptying (its spare segment).
+        q.push(in.data(), 3);
+        CHECK(q.pop(buf.data(), 10) == 3);
+        CHECK(buf[2] == in[2]);
+    }
+    SUBCASE("allocation failing: the overflow list takes the rest")
+    {
+        q.push(in.data(), 500);
+        q.fail_allocation_for_test(true);
+        q.push(in.data() + 500, 1500); // fills the last segment, then overflows
+        q.fail_allocation_for_test(false);
+        CHECK(q.size() == 2000);
+        std::size_t seen = 0;
+        q.for_each([&](weft::detail::task_header*) { ++seen; });
+        CHECK(seen == 2000);
+        drain(100);
+        CHECK(q.empty());
+        std::sort(out.begin(), out.end());
+        std::vector<weft::detail::task_header*> sorted = in;
+        std::sort(sorted.begin(), sorted.end());
+        CHECK(out == sorted);
+    }
+    SUBCASE("clear forgets everything")
+    {
+        q.push(in.data(), 1000);
+        q.clear();
+        CHECK(q.empty());
+        CHECK(q.pop(buf.data(), 10) == 0);
+    }
 }

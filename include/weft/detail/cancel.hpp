@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <system_error>
 
 #include <weft/detail/chan_waiter.hpp>
@@ -215,18 +216,90 @@ inline void wake_waiter(task_header* t) noexcept
     ready(t);
 }
 
-/// Wakes the tasks of channel waiters unlinked into a list through m_next
-/// (close, a cancelled context's done() waiters), after the lock is dropped.
-inline void ready_list(chan_waiter* w) noexcept
-{
-    while (w) {
-        // Read everything first: the woken task may free w at once.
-        chan_waiter* next = w->m_next;
+/// Tests only: makes wake_batch's growth fail, so that it chains.
+inline std::atomic<bool> g_fail_wake_batch_growth{false};
+
+/// The tasks of waiters that a broadcast (a channel's close, a context's
+/// cancel) takes out of their queue under its lock, readied after the lock
+/// is dropped. The waiters are all claimed in that one pass, as Go's
+/// closechan does; only their task pointers are kept, in an array, so that
+/// readying walks memory in order instead of walking the waiters' nodes a
+/// second time (after a broadcast to thousands of tasks those nodes, one
+/// per coroutine frame, are out of the cache again by then).
+/// Growth allocates; if it cannot, the rest are chained through
+/// chan_waiter::m_next as before (nothing is lost).
+class wake_batch {
+public:
+    wake_batch() = default;
+    wake_batch(const wake_batch&) = delete;
+    wake_batch& operator=(const wake_batch&) = delete;
+    ~wake_batch() { std::free(m_heap); }
+
+    /// With the queue's lock held: w was dequeued (claimed) for waking.
+    void add(chan_waiter* w) noexcept
+    {
+        if (m_chain || (m_n == m_cap && !grow())) {
+            w->m_next = nullptr;
+            *m_chain_tail = w;
+            m_chain_tail = &w->m_next;
+            m_chain = true;
+            return;
+        }
         task_header* t = w->m_task;
-        wake_waiter(t);
-        w = next;
+        __builtin_prefetch(t, 1);
+        (m_heap ? m_heap : m_inline)[m_n++] = t;
     }
-}
+
+    /// After the lock is dropped: readies every task added, in order.
+    void wake() noexcept
+    {
+        task_header** tasks = m_heap ? m_heap : m_inline;
+        constexpr std::size_t ahead = 32;
+        for (std::size_t i = 0; i < m_n; ++i) {
+            if (i + ahead < m_n)
+                __builtin_prefetch(tasks[i + ahead], 1);
+            wake_waiter(tasks[i]);
+        }
+        m_n = 0;
+        for (chan_waiter* w = m_chain_head; w;) {
+            // Read everything first: the woken task may free w at once.
+            chan_waiter* next = w->m_next;
+            wake_waiter(w->m_task);
+            w = next;
+        }
+        m_chain_head = nullptr;
+        m_chain_tail = &m_chain_head;
+        m_chain = false;
+    }
+
+private:
+    static constexpr std::size_t k_inline = 32;
+
+    bool grow() noexcept
+    {
+        std::size_t cap = m_cap * 4;
+        if (g_fail_wake_batch_growth.load(std::memory_order_relaxed))
+            return false;
+        auto p = static_cast<task_header**>(std::malloc(cap * sizeof(task_header*)));
+        if (!p)
+            return false;
+        task_header** from = m_heap ? m_heap : m_inline;
+        for (std::size_t i = 0; i < m_n; ++i)
+            p[i] = from[i];
+        std::free(m_heap);
+        m_heap = p;
+        m_cap = cap;
+        return true;
+    }
+
+    task_header* m_inline[k_inline];
+    task_header** m_heap = nullptr;
+    std::size_t m_n = 0;
+    std::size_t m_cap = k_inline;
+    chan_waiter* m_chain_head = nullptr;
+    chan_waiter** m_chain_tail = &m_chain_head;
+    bool m_chain = false;
+};
 
 /// The canceller's side of a suspended select: claims it like a case would,
 /// with `winner` (an index no case has) as the outcome, and wakes the task.

@@ -154,27 +154,25 @@ public:
     /// senders throw closed_channel.
     void close()
     {
-        chan_waiter* wake_head = nullptr;
-        chan_waiter** wake_tail = &wake_head;
+        wake_batch woken;
         {
             spin_guard g(m_lock);
             if (m_closed)
                 throw closed_channel("weft: close of closed channel");
             m_closed = true;
             while (chan_waiter* w = m_recvq.dequeue()) {
+                m_recvq.prefetch_front();
                 static_cast<std::optional<T>*>(w->m_slot)->reset();
                 w->m_ok = false;
-                *wake_tail = w;
-                wake_tail = &w->m_next;
+                woken.add(w);
             }
             while (chan_waiter* w = m_sendq.dequeue()) {
+                m_sendq.prefetch_front();
                 w->m_ok = false;
-                *wake_tail = w;
-                wake_tail = &w->m_next;
+                woken.add(w);
             }
-            *wake_tail = nullptr;
         }
-        ready_list(wake_head);
+        woken.wake();
     }
 
 private:
