@@ -119,6 +119,9 @@ constexpr std::uint32_t k_clock_interval = 64; // g_coarse_ms updates, in schedu
 constexpr std::uint32_t k_runnext_streak_max = 3;
 constexpr int k_steal_rounds = 4;
 constexpr int k_park_spins = 256;
+// A spinlock waiter's nap: the kernel's wake-up latency makes it longer
+// anyway; what matters is that the holder's thread runs alone meanwhile.
+constexpr long k_nap_ns = 5'000;
 // How long before a timer deadline the watcher stops sleeping and spins:
 // about the kernel's wake-up latency on virtual machines.
 constexpr std::int64_t k_timer_spin_ns = 60'000;
@@ -126,8 +129,34 @@ constexpr std::int64_t k_timer_spin_ns = 60'000;
 } // namespace
 
 void os_yield() noexcept { ::sched_yield(); }
+void os_nap() noexcept
+{
+    timespec ts{0, k_nap_ns};
+    ::nanosleep(&ts, nullptr);
+}
 
 std::atomic<std::uint32_t> g_coarse_ms{0};
+
+std::int64_t coarse_now_ns() noexcept
+{
+    timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::int64_t coarse_lag_ns() noexcept
+{
+    // CLOCK_MONOTONIC_COARSE is CLOCK_MONOTONIC as of the last clock tick:
+    // never ahead of it, and behind by at most a tick (its resolution).
+    // Twice that leaves room for a late tick.
+    static const std::int64_t lag = [] {
+        timespec res{};
+        if (::clock_getres(CLOCK_MONOTONIC_COARSE, &res) != 0)
+            return std::int64_t{20'000'000};
+        return 2 * (static_cast<std::int64_t>(res.tv_sec) * 1'000'000'000 + res.tv_nsec);
+    }();
+    return lag;
+}
 
 std::uint32_t coarse_ms() noexcept
 {
@@ -156,7 +185,13 @@ void worker::notify() noexcept
 
 bool worker::wait_notified(std::int64_t deadline) noexcept
 {
-    for (int i = 0; i < k_park_spins; ++i) {
+    // Spinning first catches a wake-up from a busy worker without a sleep
+    // in the kernel. With every worker idle (always so with one worker)
+    // only a timer, I/O or a thread outside the pool can end the wait, and
+    // they come through the reactor: spinning would only burn the CPU.
+    const int spins =
+        m_sched->m_npidle.load(std::memory_order_relaxed) < m_sched->m_n ? k_park_spins : 0;
+    for (int i = 0; i < spins; ++i) {
         if (m_park.load(std::memory_order_acquire) == k_notified)
             goto woken;
         cpu_relax();
@@ -259,6 +294,10 @@ void worker::fire_timers() noexcept
     std::int64_t own = m_timers.earliest();
     std::int64_t foreign = s.m_foreign_timers.earliest();
     if (WEFT_LIKELY(own == INT64_MAX && foreign == INT64_MAX))
+        return;
+    // Armed timers are mostly far off (I/O timeouts): the coarse clock
+    // costs a tenth of the precise one and settles that.
+    if (std::min(own, foreign) > coarse_now_ns() + coarse_lag_ns())
         return;
     std::int64_t now = now_ns();
     if (own <= now)

@@ -273,6 +273,11 @@ private:
 /// Milliseconds of CLOCK_MONOTONIC_COARSE (wraps after 49 days).
 std::uint32_t coarse_ms() noexcept;
 
+/// CLOCK_MONOTONIC_COARSE in nanoseconds: a few nanoseconds to read, never
+/// ahead of now_ns() and behind it by at most coarse_lag_ns().
+std::int64_t coarse_now_ns() noexcept;
+std::int64_t coarse_lag_ns() noexcept;
+
 /// The running scheduler, or nullptr.
 scheduler* running_scheduler() noexcept;
 

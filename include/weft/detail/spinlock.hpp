@@ -20,6 +20,10 @@ inline void cpu_relax() noexcept
 /// Gives the processor to another thread; used when a spin lasts too long.
 void os_yield() noexcept;
 
+/// Sleeps a few microseconds (k_nap_ns in scheduler.cpp): for a lock waiter
+/// that keeps finding the lock taken.
+void os_nap() noexcept;
+
 /// Busy-waits until done() is true: briefly with cpu_relax, then yielding
 /// the processor. For waits on another thread's next few instructions.
 template <class Done>
@@ -37,8 +41,13 @@ void spin_until(Done done) noexcept(noexcept(done()))
 /// wait-queue bookkeeping). Nothing that can block or allocate runs under it.
 ///
 /// Thread safety: lock/unlock may be called from any thread.
-/// Fairness: none; a holder is never preempted by weft (only by the OS), so
-///   waiters spin briefly and then yield the processor.
+/// Fairness: none. A waiter polls a few times, backing off, and then sleeps
+///   a few microseconds between polls (the unlock stays a plain store: no
+///   sleeper to wake). Under heavy contention that lets one thread run many
+///   critical sections in a row with the lock's cache lines to itself while
+///   the other sleeps, instead of every section paying for lines moved
+///   between cores, as Go's runtime lock does by sleeping on a futex; a
+///   holder preempted by the OS costs a waiter a sleep, not a core.
 class spinlock {
 public:
     void lock() noexcept
@@ -57,26 +66,26 @@ public:
 private:
     // Polls with exponential backoff: every read of the lock's line takes it
     // from the holder's cache, so a waiter that polls after each pause slows
-    // the holder down; waiting longer between polls lets the holder finish
-    // (and often go on to its next critical section) at full speed.
+    // the holder down. After k_spin_rounds failed polls (a few hundred
+    // nanoseconds: the lock is being taken over and over, or its holder is
+    // not running) the waiter naps between polls instead.
     void lock_slow() noexcept
     {
         unsigned delay = 1;
         for (unsigned rounds = 0;; ++rounds) {
-            if (rounds < 16) {
+            if (rounds < k_spin_rounds) {
                 for (unsigned i = 0; i < delay; ++i)
                     cpu_relax();
-                if (delay < k_max_delay)
-                    delay <<= 1;
+                delay <<= 1;
             } else {
-                os_yield();
+                os_nap();
             }
             if (!m_locked.load(std::memory_order_relaxed) &&
                 !m_locked.exchange(true, std::memory_order_acquire))
                 return;
         }
     }
-    static constexpr unsigned k_max_delay = 256;
+    static constexpr unsigned k_spin_rounds = 4;
 
     std::atomic<bool> m_locked{false};
 };
