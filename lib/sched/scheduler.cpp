@@ -341,6 +341,14 @@ void worker::put_runnext(task_header* t) noexcept
     // readied task itself usually runs on this worker as soon as the waker
     // suspends. Idle siblings that are searching anyway may still take it
     // (steal), so a long-running waker cannot strand it.
+    //
+    // Only this worker fills the slot and thieves only empty it, so an
+    // empty slot stays empty until this store: no read-modify-write needed
+    // (the common case: the waker took the slot's last task to run).
+    if (!m_runnext.load(std::memory_order_relaxed)) {
+        m_runnext.store(t, std::memory_order_release);
+        return;
+    }
     if (auto old = m_runnext.exchange(t, std::memory_order_acq_rel))
         push_back(old, true);
 }
