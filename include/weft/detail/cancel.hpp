@@ -238,11 +238,12 @@ public:
     /// With the queue's lock held: w was dequeued (claimed) for waking.
     void add(chan_waiter* w) noexcept
     {
-        if (m_chain || (m_n == m_cap && !grow())) {
+        // Once chaining, keep chaining: the order of waking stays the
+        // order of claiming.
+        if (m_chain_head || (m_n == m_cap && !grow())) {
             w->m_next = nullptr;
             *m_chain_tail = w;
             m_chain_tail = &w->m_next;
-            m_chain = true;
             return;
         }
         task_header* t = w->m_task;
@@ -250,7 +251,8 @@ public:
         (m_heap ? m_heap : m_inline)[m_n++] = t;
     }
 
-    /// After the lock is dropped: readies every task added, in order.
+    /// After the lock is dropped: readies every task added, in order. Once
+    /// per batch.
     void wake() noexcept
     {
         task_header** tasks = m_heap ? m_heap : m_inline;
@@ -260,16 +262,12 @@ public:
                 __builtin_prefetch(tasks[i + ahead], 1);
             wake_waiter(tasks[i]);
         }
-        m_n = 0;
         for (chan_waiter* w = m_chain_head; w;) {
             // Read everything first: the woken task may free w at once.
             chan_waiter* next = w->m_next;
             wake_waiter(w->m_task);
             w = next;
         }
-        m_chain_head = nullptr;
-        m_chain_tail = &m_chain_head;
-        m_chain = false;
     }
 
 private:
@@ -298,7 +296,6 @@ private:
     std::size_t m_cap = k_inline;
     chan_waiter* m_chain_head = nullptr;
     chan_waiter** m_chain_tail = &m_chain_head;
-    bool m_chain = false;
 };
 
 /// The canceller's side of a suspended select: claims it like a case would,
