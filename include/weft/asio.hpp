@@ -668,7 +668,7 @@ namespace detail {
 class asio_host final : public host, public std::enable_shared_from_this<asio_host> {
 public:
     explicit asio_host(asio::io_context& io)
-        : m_io(io), m_timer(io), m_io_watch(io, dup_or_throw(hosted_io_fd())),
+        : m_io(io), m_timer(io), m_io_watch(io, dup_or_throw(hosted_io_fd())), m_io_retry(io),
           m_work(io.get_executor())
     {
     }
@@ -714,6 +714,7 @@ public:
         {
             std::lock_guard lk(m_io_lock);
             m_io_watch.cancel();
+            m_io_retry.cancel();
         }
         m_work.reset();
     }
@@ -771,8 +772,7 @@ private:
                 return;
             m_io_watch.async_wait(asio::posix::descriptor_base::wait_read,
                                   [self = shared_from_this()](const asio::error_code& ec) {
-                                      if (ec != asio::error::operation_aborted)
-                                          self->watch_io();
+                                      self->io_ready(ec);
                                   });
         }
         if (!enter())
@@ -781,6 +781,34 @@ private:
         leave();
     }
 
+    // A wait that fails (it should not: the descriptor is the library's
+    // own) would fail again at once if re-queued, spinning a host thread.
+    // The first failure is logged; after each one the sockets are polled
+    // again, and the wait re-queued, k_io_retry later.
+    void io_ready(asio::error_code ec) noexcept
+    {
+        if (ec == asio::error::operation_aborted)
+            return; // stopped
+        if (!ec && g_fail_hosted_io_watch.load(std::memory_order_relaxed) > 0 &&
+            g_fail_hosted_io_watch.fetch_sub(1, std::memory_order_relaxed) > 0)
+            ec = std::make_error_code(std::errc::io_error);
+        if (!ec) {
+            watch_io();
+            return;
+        }
+        if (!m_io_failed.exchange(true, std::memory_order_relaxed))
+            log_hosted_io_failure(ec);
+        std::lock_guard lk(m_io_lock);
+        if (m_stopped.load(std::memory_order_relaxed))
+            return;
+        m_io_retry.expires_after(k_io_retry);
+        m_io_retry.async_wait([self = shared_from_this()](const asio::error_code& e) {
+            if (e != asio::error::operation_aborted)
+                self->watch_io();
+        });
+    }
+    static constexpr std::chrono::milliseconds k_io_retry{10};
+
     asio::io_context& m_io;
     std::atomic<bool> m_stopped{false};
     std::atomic<unsigned> m_active{0};
@@ -788,8 +816,10 @@ private:
     asio::steady_timer m_timer;
     std::int64_t m_timer_at = INT64_MAX;
     std::uint64_t m_timer_gen = 0;
-    std::mutex m_io_lock; // guards m_io_watch
+    std::mutex m_io_lock; // guards m_io_watch and m_io_retry
     asio::posix::stream_descriptor m_io_watch;
+    asio::steady_timer m_io_retry;
+    std::atomic<bool> m_io_failed{false}; // a failed wait was logged
     asio::executor_work_guard<asio::io_context::executor_type> m_work;
 };
 

@@ -1,5 +1,6 @@
 #include <weft/asio.hpp>
 
+#include "log_capture.hpp"
 #include "test_support.hpp"
 
 #include <weft/chan.hpp>
@@ -657,6 +658,30 @@ TEST_CASE("guest mode runs tasks and timers on the single thread that runs the i
     check_guest_report(report);
     CHECK(report.m_threads == std::set{std::this_thread::get_id()});
     CHECK(threads_during == threads_before);
+}
+
+TEST_CASE("guest mode keeps serving sockets when the wait for their readiness fails")
+{
+    // The host's waits on the net poller fail (simulated): it logs the
+    // first failure once and polls the sockets on a timer instead of
+    // re-queuing the wait at once, which would spin.
+    weft::test::log_capture log;
+    asio::io_context io;
+    guest_report report;
+    weft::runtime rt(io);
+    weft::detail::g_fail_hosted_io_watch.store(3);
+    weft::async_spawn(io, guest_workload(&io, &report), [&](std::exception_ptr ep) {
+        CHECK_FALSE(ep);
+        rt.stop();
+    });
+    io.run();
+    const int unused = weft::detail::g_fail_hosted_io_watch.exchange(0);
+    CHECK(unused == 0);
+    check_guest_report(report);
+    const std::string text = log.text();
+    const std::string what = "error the host's wait for socket readiness failed";
+    CHECK(text.find(what) != std::string::npos);
+    CHECK(text.find(what) == text.rfind(what));
 }
 
 TEST_CASE("guest mode runs tasks on several io_context threads")

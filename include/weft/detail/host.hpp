@@ -5,7 +5,9 @@
 // asio::steady_timer.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <system_error>
 
 #include <weft/detail/task_header.hpp>
 
@@ -62,6 +64,14 @@ int hosted_io_fd();
 /// operations waiting for it run their system call on the calling thread
 /// and their tasks are scheduled. Callable from any thread, at any time.
 void poll_hosted_io() noexcept;
+
+/// Logs (once per host, at error level) that the host's wait for
+/// hosted_io_fd() failed with ec, and that it polls on a timer instead.
+void log_hosted_io_failure(const std::error_code& ec) noexcept;
+
+/// Tests only: the host treats this many successful waits for
+/// hosted_io_fd() as failed ones.
+inline std::atomic<int> g_fail_hosted_io_watch{0};
 
 /// Fires the due timers of the hosted runtime; returns the earliest pending
 /// deadline afterwards (INT64_MAX: none). Only while it runs.

@@ -20,6 +20,8 @@
 #include <weft/detail/host.hpp>
 #include <weft/detail/spinlock.hpp>
 
+#include "../../diag/log.hpp"
+
 namespace weft::detail {
 
 net_poller& net_poller::instance()
@@ -184,6 +186,16 @@ int hosted_io_fd()
 void poll_hosted_io() noexcept
 {
     net_poller::instance().poll();
+}
+
+void log_hosted_io_failure(const std::error_code& ec) noexcept
+{
+    try {
+        log(log_level::error, "the host's wait for socket readiness failed (" + ec.message() +
+                                  "): polling the sockets on a timer instead");
+    } catch (...) {
+        // Out of memory for the message: nothing else to do.
+    }
 }
 
 } // namespace weft::detail
