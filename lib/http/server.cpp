@@ -50,6 +50,8 @@
 
 namespace weft::http {
 
+using namespace std::string_view_literals;
+
 // ----------------------------------------------------------------- helpers
 
 std::string_view status_text(int status) noexcept
@@ -226,42 +228,42 @@ void append_head(std::string& out, response_writer& w, int version_minor, bool k
 {
     const int status = w.status();
     char num[24];
-    out.append("HTTP/1.1 ");
+    out.append("HTTP/1.1 "sv);
     auto r = std::to_chars(num, num + sizeof num, status);
     out.append(num, r.ptr);
     out.push_back(' ');
     out.append(status_text(status));
-    out.append("\r\n");
+    out.append("\r\n"sv);
     auto& h = w.headers();
     if (!h.has("Date")) {
-        out.append("Date: ");
+        out.append("Date: "sv);
         out.append(date_now());
-        out.append("\r\n");
+        out.append("\r\n"sv);
     }
     for (std::size_t i = 0; i < h.size(); ++i) {
         auto [name, value] = h[i];
         out.append(name);
-        out.append(": ");
+        out.append(": "sv);
         out.append(value);
-        out.append("\r\n");
+        out.append("\r\n"sv);
     }
     if (allows_body(status)) {
         if (!h.has("Content-Type") && (length != 0 || chunked))
-            out.append("Content-Type: text/plain; charset=utf-8\r\n");
+            out.append("Content-Type: text/plain; charset=utf-8\r\n"sv);
         if (chunked) {
-            out.append("Transfer-Encoding: chunked\r\n");
+            out.append("Transfer-Encoding: chunked\r\n"sv);
         } else if (content_length && !h.has("Content-Length")) {
-            out.append("Content-Length: ");
+            out.append("Content-Length: "sv);
             r = std::to_chars(num, num + sizeof num, length);
             out.append(num, r.ptr);
-            out.append("\r\n");
+            out.append("\r\n"sv);
         }
     }
     if (!keep_alive)
-        out.append("Connection: close\r\n");
+        out.append("Connection: close\r\n"sv);
     else if (version_minor == 0)
-        out.append("Connection: keep-alive\r\n");
-    out.append("\r\n");
+        out.append("Connection: keep-alive\r\n"sv);
+    out.append("\r\n"sv);
 }
 
 void append_chunk(std::string& out, std::string_view data)
@@ -271,9 +273,9 @@ void append_chunk(std::string& out, std::string_view data)
     char num[20];
     auto r = std::to_chars(num, num + sizeof num, data.size(), 16);
     out.append(num, r.ptr);
-    out.append("\r\n");
+    out.append("\r\n"sv);
     out.append(data);
-    out.append("\r\n");
+    out.append("\r\n"sv);
 }
 
 } // namespace detail
@@ -681,7 +683,7 @@ void conn::finish_response(response_writer& w)
     } else if (!m_head_only) {
         if (w.m_chunked) {
             append_chunk(m_out, w.m_body);
-            m_out.append("0\r\n\r\n");
+            m_out.append("0\r\n\r\n"sv);
         } else {
             m_out.append(w.m_body);
         }
@@ -780,7 +782,7 @@ task<> conn::serve()
             }
             const std::size_t want = head_len + static_cast<std::size_t>(head.content_length);
             if (head.expect_continue && m_end - m_start < want) {
-                m_out.append("HTTP/1.1 100 Continue\r\n\r\n");
+                m_out.append("HTTP/1.1 100 Continue\r\n\r\n"sv);
                 co_await send_out();
             }
             while (m_end - m_start < want) {
@@ -791,7 +793,7 @@ task<> conn::serve()
             consumed = want;
         } else if (head.framing == http::detail::body_framing::chunked) {
             if (head.expect_continue) {
-                m_out.append("HTTP/1.1 100 Continue\r\n\r\n");
+                m_out.append("HTTP/1.1 100 Continue\r\n\r\n"sv);
                 co_await send_out();
             }
             http::detail::chunked_decoder dec;

@@ -60,7 +60,11 @@ public:
     /// cancelled, since cancel() reads it from other threads).
     void track(io_uring_sqe* sqe, io_completion* c) noexcept
     {
-        c->m_state.fetch_and(~io_completion::k_completed, std::memory_order_relaxed);
+        // Only this thread sets k_completed (reap), so a clear bit stays
+        // clear: the read-modify-write is needed only to clear it, i.e.
+        // when c is submitted again.
+        if (c->m_state.load(std::memory_order_relaxed) & io_completion::k_completed)
+            c->m_state.fetch_and(~io_completion::k_completed, std::memory_order_relaxed);
         io_uring_sqe_set_data(sqe, c);
         m_inflight.store(m_inflight.load(std::memory_order_relaxed) + 1,
                          std::memory_order_relaxed);
