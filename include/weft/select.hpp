@@ -30,6 +30,8 @@ namespace detail {
 //   using result_type;
 //   spinlock* lock();                     nullptr: never ready (nil) or default
 //   bool poll(task_header*& wake);        with the lock held: complete now?
+//   bool may_complete();                  optional: without the lock, false
+//                                         if poll would surely fail (a hint)
 //   void enqueue(chan_waiter&); bool unlink(chan_waiter&);   lock held
 //   void reap();   after unlocking, when unlink returned true (chan_state)
 //   result_type result(bool via_waiter, chan_waiter&);     after completion
@@ -46,6 +48,7 @@ public:
     {
     }
     spinlock* lock() const noexcept { return m_ch ? &m_ch->lock() : nullptr; }
+    bool may_complete() const noexcept { return m_ch->recv_may_complete(); }
     bool poll(task_header*& wake) { return m_ch->recv_locked(m_value, wake) != chan_result::would_block; }
     void enqueue(chan_waiter& w) noexcept
     {
@@ -84,6 +87,7 @@ public:
     {
     }
     spinlock* lock() const noexcept { return m_ch ? &m_ch->lock() : nullptr; }
+    bool may_complete() const noexcept { return m_ch->send_may_complete(); }
     bool poll(task_header*& wake)
     {
         auto r = m_ch->send_locked(std::move(m_value), wake);
@@ -353,6 +357,13 @@ private:
         bool done = false;
         auto one = [&](auto& c) {
             if (auto l = c.lock()) {
+                // Skip the lock of a case that cannot be ready: the pass
+                // under all the locks looks at it again anyway. Not with a
+                // default case, where this pass decides (the hint reads
+                // several fields at different instants).
+                if constexpr (k_defaults == 0 && requires { c.may_complete(); })
+                    if (!c.may_complete())
+                        return;
                 detail::spin_guard g(*l);
                 done = c.poll(wake);
             }

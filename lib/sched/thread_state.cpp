@@ -12,7 +12,7 @@ namespace {
 WEFT_TLS std::uint64_t t_random_state = 0;
 }
 
-std::uint32_t fast_random() noexcept
+std::uint64_t fast_random64() noexcept
 {
     // wyrand, seeded per thread on first use.
     if (WEFT_UNLIKELY(t_random_state == 0))
@@ -21,7 +21,7 @@ std::uint32_t fast_random() noexcept
             ((std::hash<std::thread::id>()(std::this_thread::get_id()) * 0x9e3779b97f4a7c15ULL) | 1);
     t_random_state += 0xa0761d6478bd642fULL;
     __uint128_t m = static_cast<__uint128_t>(t_random_state) * (t_random_state ^ 0xe7037ed1a0b428dbULL);
-    return static_cast<std::uint32_t>(static_cast<std::uint64_t>(m >> 64) ^ static_cast<std::uint64_t>(m));
+    return static_cast<std::uint64_t>(m >> 64) ^ static_cast<std::uint64_t>(m);
 }
 
 } // namespace weft::detail

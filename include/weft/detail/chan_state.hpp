@@ -22,7 +22,9 @@ extern std::atomic<std::size_t> g_live_channels;
 
 enum class chan_result { done, closed, would_block };
 
-// Invariants (all guarded by m_lock):
+// Invariants (all guarded by m_lock; m_count and m_closed are atomics, and
+// the queues' heads too, only so that select may read them without the
+// lock as a hint, see recv_may_complete):
 //   0 <= m_count <= m_cap; buffered values occupy slots m_head .. m_head+m_count-1 (mod m_cap).
 //   m_recvq non-empty implies m_count == 0 (receivers wait only on an empty buffer).
 //   m_sendq non-empty implies m_count == m_cap (senders wait only on a full buffer).
@@ -75,21 +77,21 @@ public:
     std::size_t size() noexcept
     {
         spin_guard g(m_lock);
-        return m_count;
+        return count();
     }
 
     /// Closed, and nothing buffered is left to receive.
     bool closed_and_drained() noexcept
     {
         spin_guard g(m_lock);
-        return m_closed && m_count == 0;
+        return closed() && count() == 0;
     }
 
     /// Receives into out if a value or the closed state is available.
     /// Called with m_lock held; *wake is set to a task to ready after unlock.
     chan_result recv_locked(std::optional<T>& out, task_header*& wake)
     {
-        if (m_count > 0) {
+        if (count() > 0) {
             out.emplace(take_front());
             if (chan_waiter* s = m_sendq.dequeue()) {
                 // A sender waited on the full buffer: its value joins the tail.
@@ -105,7 +107,7 @@ public:
             wake = s->m_task;
             return chan_result::done;
         }
-        if (m_closed) {
+        if (closed()) {
             out.reset();
             return chan_result::closed;
         }
@@ -117,7 +119,7 @@ public:
     template <class U>
     chan_result send_locked(U&& v, task_header*& wake)
     {
-        if (m_closed)
+        if (closed())
             return chan_result::closed;
         if (chan_waiter* r = m_recvq.dequeue()) {
             static_cast<std::optional<T>*>(r->m_slot)->emplace(std::forward<U>(v));
@@ -125,11 +127,25 @@ public:
             wake = r->m_task;
             return chan_result::done;
         }
-        if (m_count < m_cap) {
+        if (count() < m_cap) {
             push_back(std::forward<U>(v));
             return chan_result::done;
         }
         return chan_result::would_block;
+    }
+
+    /// Without the lock, for select's first pass: false if, at a recent
+    /// instant, a receive could not have completed (nothing buffered, no
+    /// sender waiting, open). A hint that may be stale either way: select
+    /// polls every case again under all the locks before it waits.
+    bool recv_may_complete() const noexcept
+    {
+        return count() != 0 || !m_sendq.empty() || closed();
+    }
+    /// Likewise for a send (closed counts: the send completes by throwing).
+    bool send_may_complete() const noexcept
+    {
+        return count() < m_cap || !m_recvq.empty() || closed();
     }
 
     void enqueue_recv(chan_waiter* w) noexcept { m_recvq.push(w); }
@@ -157,9 +173,9 @@ public:
         wake_batch woken;
         {
             spin_guard g(m_lock);
-            if (m_closed)
+            if (closed())
                 throw closed_channel("weft: close of closed channel");
-            m_closed = true;
+            m_closed.store(true, std::memory_order_relaxed);
             while (chan_waiter* w = m_recvq.dequeue()) {
                 m_recvq.prefetch_front();
                 static_cast<std::optional<T>*>(w->m_slot)->reset();
@@ -184,7 +200,7 @@ private:
     {
         g_live_channels.fetch_sub(1, std::memory_order_relaxed);
         if constexpr (!k_stateless) {
-            while (m_count > 0)
+            while (count() > 0)
                 (void)take_front();
             if (m_buf)
                 std::allocator<T>().deallocate(m_buf, m_cap);
@@ -193,7 +209,7 @@ private:
 
     T take_front()
     {
-        --m_count;
+        m_count.store(count() - 1, std::memory_order_relaxed);
         if constexpr (k_stateless) {
             return T{};
         } else {
@@ -209,21 +225,25 @@ private:
     void push_back(U&& v)
     {
         if constexpr (!k_stateless) {
-            std::size_t tail = m_head + m_count;
+            std::size_t tail = m_head + count();
             if (tail >= m_cap)
                 tail -= m_cap;
             ::new (static_cast<void*>(m_buf + tail)) T(std::forward<U>(v));
         }
-        ++m_count;
+        m_count.store(count() + 1, std::memory_order_relaxed);
     }
+
+    // Written only under m_lock: relaxed is enough for readers holding it.
+    std::size_t count() const noexcept { return m_count.load(std::memory_order_relaxed); }
+    bool closed() const noexcept { return m_closed.load(std::memory_order_relaxed); }
 
     std::atomic<std::uint32_t> m_refs{1};
     spinlock m_lock;
-    bool m_closed = false;
+    std::atomic<bool> m_closed{false};
     bool m_orphaned = false; // guarded by m_lock
     const std::size_t m_cap;
     std::size_t m_head = 0;
-    std::size_t m_count = 0;
+    std::atomic<std::size_t> m_count{0};
     T* m_buf;
     waiter_queue m_recvq;
     waiter_queue m_sendq;

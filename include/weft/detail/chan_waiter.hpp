@@ -44,7 +44,8 @@ struct chan_waiter {
 /// FIFO of waiters. Guarded by the owning channel's lock.
 class waiter_queue {
 public:
-    bool empty() const noexcept { return m_head == nullptr; }
+    /// Exact with the queue's lock held; without it, a hint (select).
+    bool empty() const noexcept { return head() == nullptr; }
 
     void push(chan_waiter* w) noexcept
     {
@@ -53,7 +54,7 @@ public:
         if (m_tail)
             m_tail->m_next = w;
         else
-            m_head = w;
+            m_head.store(w, std::memory_order_relaxed);
         m_tail = w;
         w->m_linked = true;
     }
@@ -63,7 +64,7 @@ public:
         if (w->m_prev)
             w->m_prev->m_next = w->m_next;
         else
-            m_head = w->m_next;
+            m_head.store(w->m_next, std::memory_order_relaxed);
         if (w->m_next)
             w->m_next->m_prev = w->m_prev;
         else
@@ -77,7 +78,7 @@ public:
     /// another way is dropped (its task will unlink its other waiters).
     chan_waiter* dequeue() noexcept
     {
-        while (chan_waiter* w = m_head) {
+        while (chan_waiter* w = head()) {
             remove(w);
             if (!w->m_sel)
                 return w;
@@ -92,7 +93,7 @@ public:
     /// (whose node the last remove() wrote) and the node after it.
     void prefetch_front() const noexcept
     {
-        if (chan_waiter* h = m_head) {
+        if (chan_waiter* h = head()) {
             if (h->m_sel)
                 __builtin_prefetch(h->m_sel, 1);
             if (h->m_next)
@@ -101,7 +102,11 @@ public:
     }
 
 private:
-    chan_waiter* m_head = nullptr;
+    chan_waiter* head() const noexcept { return m_head.load(std::memory_order_relaxed); }
+
+    // Written only under the owner's lock; atomic only so that empty() may
+    // be read without it.
+    std::atomic<chan_waiter*> m_head{nullptr};
     chan_waiter* m_tail = nullptr;
 };
 
