@@ -343,7 +343,8 @@ TEST_CASE("the server survives running out of descriptors and serves the clients
         weft::join_handle<std::string> client;
         bool failed = false;
         for (int round = 0; round < 5 && !failed; ++round) {
-            CAPTURE(round);
+            // (No CAPTURE: its scope would span a co_await and a thread
+            // switch, and doctest keeps it in a thread-local list.)
             // One descriptor for the client: the server's accept finds none.
             // If another thread took the one left meanwhile, free one more,
             // until the client has its socket.
@@ -360,11 +361,12 @@ TEST_CASE("the server survives running out of descriptors and serves the clients
             co_await c.write_all(std::string_view("GET /late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
             client = weft::go(read_until_close, &c, 10000ms);
             std::function<bool()> settled = [&] { return accept_failed() || client.done(); };
-            REQUIRE(co_await weft_test::eventually(settled));
+            const bool in_time = co_await weft_test::eventually(settled);
+            REQUIRE_MESSAGE(in_time, "round " << round);
             failed = accept_failed();
             if (!failed) {
                 const std::string out = co_await client;
-                CHECK(out.starts_with("HTTP/1.1 200 "));
+                CHECK_MESSAGE(out.starts_with("HTTP/1.1 200 "), "round " << round);
                 c.close();
             }
         }
