@@ -3,6 +3,7 @@ stop on SIGTERM (a connection open at the signal still works during the
 grace period; one that stays idle is closed when it ends)."""
 
 import os
+import re
 import signal
 import socket
 import sys
@@ -58,7 +59,11 @@ roundtrip(idle, b'warm')
 proc.send_signal(signal.SIGTERM)
 line = proc.stdout.readline().rstrip()
 out.append(line)
-if not line.startswith('stopping: 2 connection(s) open'):
+# The two connections above are open; a client of the round before may
+# still be counted if the server has not yet read its close (the count is
+# exact again at the end of the grace period, checked below).
+m = re.match(r'stopping: (\d+) connection\(s\) open', line)
+if not m or int(m.group(1)) < 2:
     fail('no graceful stop message')
 # The open connection still works during the grace period.
 if roundtrip(busy, b'after the signal') != b'after the signal':
