@@ -160,10 +160,7 @@ std::int64_t coarse_lag_ns() noexcept
 
 std::uint32_t coarse_ms() noexcept
 {
-    timespec ts;
-    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return static_cast<std::uint32_t>(static_cast<std::uint64_t>(ts.tv_sec) * 1000 +
-                                      static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000);
+    return static_cast<std::uint32_t>(static_cast<std::uint64_t>(coarse_now_ns()) / 1'000'000);
 }
 
 // ---------------------------------------------------------------- worker

@@ -113,22 +113,6 @@ class TaskPrinter:
             gdb.Value(frame).cast(gdb.lookup_type("void").pointer().pointer()).dereference())))
 
 
-def _atomic(v):
-    """The value inside a std::atomic (libstdc++), or v itself if plain."""
-    for _ in range(3):
-        if v.type.strip_typedefs().code != gdb.TYPE_CODE_STRUCT:
-            return v
-        names = [f.name for f in v.type.strip_typedefs().fields()]
-        if "_M_i" in names:
-            v = v["_M_i"]
-        elif "_M_base" in names:
-            v = v["_M_base"]
-        else:
-            # std::atomic<T> derives from __atomic_base<T>: look in the base.
-            v = v.cast(v.type.strip_typedefs().fields()[0].type)
-    return v
-
-
 class ChanPrinter:
     def __init__(self, val):
         self.val = val
@@ -139,8 +123,8 @@ class ChanPrinter:
             return "nil channel"
         s = s.dereference()
         return "chan (len %d, cap %d%s, %d refs)" % (
-            int(_atomic(s["m_count"])), int(s["m_cap"]),
-            ", closed" if bool(_atomic(s["m_closed"])) else "",
+            int(s["m_count"]["_M_i"]), int(s["m_cap"]),
+            ", closed" if bool(s["m_closed"]["_M_base"]["_M_i"]) else "",
             int(s["m_refs"]["_M_i"]))
 
 
