@@ -38,10 +38,11 @@ namespace detail {
 
 /// Who waits for a root task to finish: a task (readied) or a plain thread
 /// (woken through m_word).
-struct join_waiter {
+struct alignas(16) join_waiter {
     task_header* m_task = nullptr;
     std::atomic<std::uint32_t> m_word{0};
 };
+static_assert(alignof(join_waiter) >= 16, "root_base::m_join keeps flags in a waiter's low bits");
 void wake_join_waiter(join_waiter* w) noexcept;
 /// Blocks the calling (non-worker) thread until w.m_word becomes non-zero.
 void wait_join_waiter(join_waiter& w) noexcept;
@@ -60,10 +61,18 @@ void wait_join_waiter(join_waiter& w) noexcept;
 /// for that kind of call (frame_offer_place; the first spawn of a kind, or
 /// one whose frame is larger, allocates the body's frame separately).
 ///
-/// Invariants: m_refs counts the body (until it finishes or is abandoned)
-/// plus a live join_handle; the block is destroyed when it drops to zero.
-/// m_join is 0 while running, 1 once finished, else the address of the
-/// single join_waiter. m_body is the body's promise until the body's frame is
+/// Invariants: m_join holds the task's whole shared state in one word, so
+/// that finishing and dropping the handle each take one atomic operation:
+/// bit 0 (k_done) is set once the body finished or was abandoned, bit 1
+/// (k_detached) once the join_handle is gone, and the other bits are the
+/// address of the single join_waiter (8-byte aligned), set only while the
+/// task runs and the handle lives. Bit 2 (k_kept) is set, with k_done, when
+/// the task ended on a worker other than the one whose registry shard holds
+/// it, until that worker unlinks it (unlinked()). Whoever sets the second
+/// of k_done and k_detached ends the block's contents (the body's frame,
+/// the callable and arguments, the context: end_contents) at once; its
+/// memory is freed then too, or, while k_kept holds it, by the later of
+/// the content's end (bit 3, k_ended) and the unlinking. m_body is the body's promise until the body's frame is
 /// destroyed (at shutdown, or with the block), nullptr afterwards. The body's
 /// m_continuation is the root's address with bit 0 set, so that its
 /// final_suspend calls root_body_done().
@@ -75,7 +84,6 @@ struct root_base : task_header {
     /// Another frame than the body took the room offered to it and may
     /// outlive the task: the block is never freed (frame_alloc.cpp).
     bool m_keep_block = false;
-    std::atomic<std::uint32_t> m_refs{2};
     std::atomic<std::uintptr_t> m_join{0};
     task_promise_base* m_body = nullptr;
     /// The block's size for frame_free.
@@ -83,18 +91,29 @@ struct root_base : task_header {
 
     static constexpr std::uintptr_t k_running = 0;
     static constexpr std::uintptr_t k_done = 1;
+    static constexpr std::uintptr_t k_detached = 2;
+    static constexpr std::uintptr_t k_kept = 4;
+    static constexpr std::uintptr_t k_ended = 8;
+    static constexpr std::uintptr_t k_flags = 15; // the low bits, never a waiter's
 
-    bool done() const noexcept { return m_join.load(std::memory_order_acquire) == k_done; }
+    bool done() const noexcept { return (m_join.load(std::memory_order_acquire) & k_done) != 0; }
 
-    /// The body has finished: wake the joiner, leave the registry, drop the
-    /// body's reference.
+    /// The body has finished: leave the registry, wake the joiner, destroy
+    /// the block if the handle is gone.
     void finish() noexcept;
     /// Runtime shutdown, after the body was destroyed: wake a waiting thread
-    /// and drop the body's reference.
+    /// and destroy the block if the handle is gone.
     static void abandon(task_header* t) noexcept;
-    /// Drops one reference; the last one destroys the block (and reports an
-    /// exception nobody can observe any more).
-    void release() noexcept;
+    /// The join_handle is dropped: destroys the block if the body is done.
+    void release_handle() noexcept;
+    /// The registry let go of a task that ended elsewhere (k_kept).
+    void unlinked() noexcept;
+    /// Both the body and the handle are gone: destroys the block (and
+    /// reports an exception nobody can observe any more).
+    void destroy() noexcept;
+    /// destroy() in two steps, for a block that k_kept holds.
+    void end_contents() noexcept;
+    void free_block() noexcept;
     /// Marks the single join; throws std::logic_error on a second one.
     void claim_join();
     /// The task ended with the canceled_error of its own cancelled context:
@@ -143,16 +162,33 @@ void destroy_body(Block* b) noexcept
     frame_skip_pop(skip);
 }
 
-/// Ends a root whose body is gone (or never was): frees its block unless
-/// another frame keeps it (m_keep_block).
+/// Destroys what a block holds besides its root_base: the callable and the
+/// arguments. The block is not destroyed as a whole afterwards (only its
+/// memory is freed: root_base itself has nothing to destroy).
+template <class Block>
+void end_members(Block* b) noexcept
+{
+    static_assert(std::is_trivially_destructible_v<root_base>);
+    if constexpr (!std::is_same_v<Block, root_base>) {
+        std::destroy_at(&b->m_f);
+        std::destroy_at(&b->m_args);
+    }
+}
+
+/// Frees the memory of a block whose contents are gone, unless another
+/// frame keeps it (m_keep_block).
+inline void free_block_memory(root_base* b) noexcept
+{
+    if (!b->m_keep_block)
+        frame_free(b, b->m_block_size);
+}
+
+/// Ends a root whose body is gone (or never was).
 template <class Block>
 void discard_block(Block* b) noexcept
 {
-    const bool keep = b->m_keep_block;
-    const std::size_t size = b->m_block_size;
-    b->~Block();
-    if (!keep)
-        frame_free(b, size);
+    end_members(b);
+    free_block_memory(b);
 }
 
 template <class R, class Block>
@@ -164,9 +200,12 @@ void* root_ops(task_header* t, task_header::op o) noexcept
         destroy_body<R>(b);
         root_base::abandon(t);
         break;
-    case task_header::op::destroy:
+    case task_header::op::end:
         destroy_body<R>(b);
-        discard_block(b);
+        end_members(b);
+        break;
+    case task_header::op::free:
+        free_block_memory(b);
         break;
     case task_header::op::body:
         return b->m_body;
@@ -422,7 +461,7 @@ private:
     void reset() noexcept
     {
         if (auto p = std::exchange(m_p, nullptr))
-            p->release();
+            p->release_handle();
     }
     /// Blocks a non-worker thread until the task is done, then takes its
     /// result.

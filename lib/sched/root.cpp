@@ -12,6 +12,7 @@
 #include <string>
 #include <exception>
 #include <typeinfo>
+#include <utility>
 
 #include <weft/detail/cancel.hpp>
 #include <weft/detail/config.hpp>
@@ -58,41 +59,90 @@ void root_base::finish() noexcept
 {
     if (m_main)
         main_task_done();
-    unregister_task(this);
-    auto old = m_join.exchange(k_done, std::memory_order_acq_rel);
-    if (old > k_done)
-        wake_join_waiter(reinterpret_cast<join_waiter*>(old));
-    release();
+    if (unregister_task(this)) {
+        // After this the handle's owner may destroy the block (once it sees
+        // k_done): only the returned word is ours to look at.
+        auto old = m_join.fetch_or(k_done, std::memory_order_acq_rel);
+        if (auto w = old & ~k_flags)
+            wake_join_waiter(reinterpret_cast<join_waiter*>(w));
+        if (old & k_detached)
+            destroy();
+        return;
+    }
+    // Ended on a worker other than its registry shard's: the block's memory
+    // stays until that worker unlinks it (k_kept), its contents go now if
+    // the handle is gone already.
+    auto old = m_join.fetch_or(k_done | k_kept, std::memory_order_acq_rel);
+    if (auto w = old & ~k_flags)
+        wake_join_waiter(reinterpret_cast<join_waiter*>(w));
+    if (old & k_detached) {
+        end_contents();
+        // Nobody else changes the word now: the handle is gone and the
+        // owner cannot see the task before exit_elsewhere publishes it.
+        m_join.store(old | k_done | k_kept | k_ended, std::memory_order_relaxed);
+    }
+    exit_elsewhere(this);
+}
+
+void root_unlinked(task_header* t) noexcept { static_cast<root_base*>(t)->unlinked(); }
+
+void root_base::unlinked() noexcept
+{
+    if (m_join.fetch_and(~k_kept, std::memory_order_acq_rel) & k_ended)
+        free_block();
 }
 
 void root_base::abandon(task_header* t) noexcept
 {
     auto r = static_cast<root_base*>(t);
     r->m_abandoned = true;
-    auto old = r->m_join.exchange(k_done, std::memory_order_acq_rel);
-    if (old > k_done) {
+    auto old = r->m_join.fetch_or(k_done, std::memory_order_acq_rel);
+    if (auto p = old & ~k_flags) {
         // A joining task is being destroyed too; a blocked thread must learn
         // that the task is gone.
-        auto w = reinterpret_cast<join_waiter*>(old);
+        auto w = reinterpret_cast<join_waiter*>(p);
         if (!w->m_task)
             wake_join_waiter(w);
     }
-    r->release();
+    if (old & k_detached)
+        r->destroy();
 }
 
-void root_base::release() noexcept
+void root_base::release_handle() noexcept
 {
-    if (m_refs.fetch_sub(1, std::memory_order_acq_rel) != 1)
+    // A live handle has no waiter out (a join takes its waiter back or is
+    // woken before the handle can go), so only the flags change here.
+    auto old = m_join.fetch_or(k_detached, std::memory_order_acq_rel);
+    if (!(old & k_done))
         return;
+    if (!(old & k_kept)) {
+        destroy();
+        return;
+    }
+    end_contents();
+    if (!(m_join.fetch_or(k_ended, std::memory_order_acq_rel) & k_kept))
+        free_block(); // unlinked meanwhile, and left the memory to us
+}
+
+void root_base::destroy() noexcept
+{
+    end_contents();
+    free_block();
+}
+
+void root_base::end_contents() noexcept
+{
     // The body's frame is still there unless the task was abandoned.
     if (m_body && m_body->m_exception && !m_abandoned && !m_joined.load(std::memory_order_relaxed) &&
         !ended_by_cancellation())
         unhandled_task_exception(this, m_body->m_exception);
-    if (m_ctx)
-        m_ctx->release();
-    delete m_hook;
-    (void)m_ops(this, op::destroy);
+    if (auto ctx = std::exchange(m_ctx, nullptr))
+        ctx->release();
+    delete std::exchange(m_hook, nullptr);
+    (void)m_ops(this, op::end);
 }
+
+void root_base::free_block() noexcept { (void)m_ops(this, op::free); }
 
 bool root_base::ended_by_cancellation() const noexcept
 {

@@ -31,8 +31,11 @@
 #include <stdexcept>
 #include <string>
 
+#include <linux/membarrier.h>
 #include <sched.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <time.h>
 #include <signal.h>
 #include <cerrno>
@@ -125,6 +128,67 @@ constexpr long k_nap_ns = 5'000;
 // How long before a timer deadline the watcher stops sleeping and spins:
 // about the kernel's wake-up latency on virtual machines.
 constexpr std::int64_t k_timer_spin_ns = 60'000;
+
+// ------------------------------------------------------ asymmetric fences
+//
+// Two places pair a frequent, cheap side with a rare, slow one in Dekker's
+// handshake (each side stores its flag, then loads the other's): a worker
+// changing its registry shard against a walker (registry_shard), and a
+// worker claiming its runnext task against a thief (take_runnext). The
+// store-load order needs a full fence on both sides, unless the rare side
+// makes every other thread execute one: membarrier's private expedited
+// command does that with an interrupt to the CPUs running this process.
+// Then the frequent side needs only to keep the compiler from reordering
+// (light_fence), and the rare side calls heavy_fence. Where the kernel has
+// no membarrier, both are full fences.
+
+// Whether membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) is registered for
+// this process (once, before the first workers start; never unset).
+std::once_flag g_asym_once;
+bool g_asym_fence = false;
+
+void setup_asymmetric_fence() noexcept
+{
+    std::call_once(g_asym_once, [] {
+#if defined(SYS_membarrier)
+        long cmds = ::syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+        g_asym_fence = cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+                       ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+#endif
+    });
+}
+
+/// The rare side's fence: after it, every thread's earlier stores are
+/// visible to the caller, or that thread's later loads see the caller's
+/// earlier stores.
+void heavy_fence() noexcept
+{
+#if defined(SYS_membarrier)
+    if (g_asym_fence) {
+        // Registered, the command has no reason to fail; should it, the
+        // other sides' light fences would not be enough.
+        for (int tries = 0; ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0;
+             ++tries) {
+            if (tries == 1000) {
+                std::fputs("weft: membarrier failed after it was registered\n", stderr);
+                std::abort();
+            }
+            ::sched_yield();
+        }
+        return;
+    }
+#endif
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+/// The frequent side's fence (see heavy_fence).
+inline void light_fence() noexcept
+{
+    if (WEFT_LIKELY(g_asym_fence))
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+    else
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+}
 
 } // namespace
 
@@ -352,9 +416,42 @@ void worker::put_runnext(task_header* t) noexcept
 
 task_header* worker::take_runnext() noexcept
 {
+    // Only this worker fills the slot, so what it loads stays there unless
+    // a thief takes it. Thieves are rare (see steal): the handshake with
+    // them (m_claiming against m_thieves, asymmetric fences) lets the
+    // common claim go without a read-modify-write.
+    //
+    // The slot is read again after the handshake: a thief may have taken
+    // what was there before it, and finished, since.
     if (!m_runnext.load(std::memory_order_relaxed))
         return nullptr;
-    return m_runnext.exchange(nullptr, std::memory_order_acquire);
+    m_claiming.store(true, std::memory_order_relaxed);
+    light_fence();
+    if (WEFT_UNLIKELY(m_thieves.load(std::memory_order_acquire) != 0)) {
+        m_claiming.store(false, std::memory_order_relaxed);
+        return m_runnext.exchange(nullptr, std::memory_order_acquire);
+    }
+    task_header* t = m_runnext.load(std::memory_order_acquire);
+    if (t)
+        m_runnext.store(nullptr, std::memory_order_relaxed);
+    m_claiming.store(false, std::memory_order_release);
+    return t;
+}
+
+task_header* worker::steal_runnext(task_header* seen) noexcept
+{
+    // The thief's side of take_runnext's handshake: once the owner is known
+    // not to be claiming (and to see m_thieves if it starts), its slot is
+    // ours to compare and swap. A task found there under the same address
+    // may be a later one (frames are recycled): it is runnable all the same.
+    m_thieves.fetch_add(1, std::memory_order_relaxed);
+    heavy_fence();
+    task_header* got = nullptr;
+    if (!m_claiming.load(std::memory_order_acquire) &&
+        m_runnext.compare_exchange_strong(seen, nullptr, std::memory_order_acq_rel))
+        got = seen;
+    m_thieves.fetch_sub(1, std::memory_order_release);
+    return got;
 }
 
 task_header* worker::steal() noexcept
@@ -377,14 +474,22 @@ task_header* worker::steal() noexcept
             }
             if (auto seen = last_round ? v->m_runnext.load(std::memory_order_relaxed) : nullptr) {
                 // The victim is likely about to run its runnext itself;
-                // take it only if the same task is still there after a
-                // short pause. A different one means the victim ran the
-                // first and is making progress (a task that spawns the
-                // next, a ping-pong): leave the chain on its worker.
-                for (int s = 0; s < 64; ++s)
-                    cpu_relax();
-                auto t = seen;
-                if (v->m_runnext.compare_exchange_strong(t, nullptr, std::memory_order_acq_rel))
+                // take it only if the victim has not gone on to another
+                // scheduling round after a nap. A round passed means it is
+                // making progress (a task that spawns the next, a
+                // ping-pong): leave the chain on its worker. The round
+                // count, not the task's address, tells: frames are
+                // recycled, so a chain's runnext takes the same few
+                // addresses over and over. The nap (a few microseconds in
+                // the kernel, like Go's usleep(3) here) keeps a searching
+                // worker from pulling the victim's cache lines every
+                // microsecond: with a 64-pause spin instead, a worker
+                // spawning a chain of tasks ran a third slower.
+                const std::uint32_t tick = v->m_tick.load(std::memory_order_relaxed);
+                os_nap();
+                if (v->m_tick.load(std::memory_order_relaxed) != tick)
+                    continue;
+                if (auto t = v->steal_runnext(seen))
                     return t;
             }
         }
@@ -400,10 +505,14 @@ task_header* worker::find_runnable() noexcept
             return nullptr;
         if (WEFT_UNLIKELY(s.m_attention.load(std::memory_order_acquire)))
             s.service_attention();
-        if (++m_tick % k_clock_interval == 0)
+        if (WEFT_UNLIKELY(s.m_shards[m_index].m_exits.load(std::memory_order_relaxed)))
+            s.drain_exits(s.m_shards[m_index], true);
+        const std::uint32_t tick = m_tick.load(std::memory_order_relaxed) + 1;
+        m_tick.store(tick, std::memory_order_relaxed);
+        if (tick % k_clock_interval == 0)
             g_coarse_ms.store(coarse_ms(), std::memory_order_relaxed);
         fire_timers();
-        if (m_tick % k_global_poll_interval == 0) {
+        if (tick % k_global_poll_interval == 0) {
             // Busy for a while: let I/O completions in (and submit what
             // the tasks since the last poll queued).
             if (m_reactor->io_busy())
@@ -491,7 +600,9 @@ task_header* worker::find_runnable() noexcept
                    s.m_npidle.load(std::memory_order_seq_cst) == s.m_n) {
             s.check_deadlock();
         }
+        s.shard_away(m_index);
         park();
+        s.shard_back(m_index);
     }
 }
 
@@ -554,6 +665,7 @@ scheduler::scheduler(unsigned n, bool detect_deadlock, host* h, unsigned procs)
       // A hosted runtime has no reactors: do not probe for io_uring.
       m_reactor_kind(h ? reactor_kind::epoll : process_reactor_kind())
 {
+    setup_asymmetric_fence();
     std::uint64_t seed = 0x9e3779b97f4a7c15ULL ^ reinterpret_cast<std::uintptr_t>(this);
     for (unsigned i = 0; i < n; ++i) {
         auto w = std::make_unique<worker>();
@@ -700,24 +812,47 @@ task_header* scheduler::global_get(worker* w) noexcept
     return batch[0];
 }
 
-void scheduler::register_task(task_header* t, unsigned shard) noexcept
+// ------------------------------------------------------------- registry
+//
+// See registry_shard. The owner's side of the handshake is owner_enter /
+// owner_leave; the walker's is hold_shard / unhold_shard.
+
+namespace {
+
+/// The owner starts a change of its shard; false: a walker holds it, so
+/// the change is to be made under s.m_lock.
+bool owner_enter(registry_shard& s) noexcept
 {
-    auto& s = m_shards[shard];
-    t->m_shard = static_cast<std::uint16_t>(shard);
+    s.m_owner_busy.store(1, std::memory_order_relaxed);
+    light_fence();
+    if (WEFT_LIKELY(!s.m_blocked.load(std::memory_order_acquire)))
+        return true;
+    s.m_owner_busy.store(0, std::memory_order_release);
+    return false;
+}
+
+void owner_leave(registry_shard& s) noexcept { s.m_owner_busy.store(0, std::memory_order_release); }
+
+/// owner_enter for an owner that may be parked (timers fire and I/O
+/// completes in park): away, it uses the lock like everybody else.
+bool owner_fast(registry_shard& s) noexcept
+{
+    return !s.m_away.load(std::memory_order_relaxed) && owner_enter(s);
+}
+
+void reg_link(registry_shard& s, task_header* t) noexcept
+{
     t->m_reg_prev = nullptr;
-    spin_guard g(s.m_lock);
     t->m_reg_next = s.m_head;
     if (s.m_head)
         s.m_head->m_reg_prev = t;
     s.m_head = t;
     if (t->m_user)
-        ++s.m_user;
+        s.m_user.store(s.m_user.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
-void scheduler::unregister_task(task_header* t) noexcept
+void reg_unlink(registry_shard& s, task_header* t) noexcept
 {
-    auto& s = m_shards[t->m_shard];
-    spin_guard g(s.m_lock);
     if (t->m_reg_prev)
         t->m_reg_prev->m_reg_next = t->m_reg_next;
     else
@@ -726,17 +861,156 @@ void scheduler::unregister_task(task_header* t) noexcept
         t->m_reg_next->m_reg_prev = t->m_reg_prev;
     t->m_reg_prev = t->m_reg_next = nullptr;
     if (t->m_user)
-        --s.m_user;
+        s.m_user.store(s.m_user.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+}
+
+/// True if the calling thread is the worker that owns shard `index` of s.
+bool owns_shard(const scheduler* s, unsigned index) noexcept
+{
+    worker* w = t_worker;
+    return w && w->m_sched == s && w->m_index == index;
+}
+
+} // namespace
+
+void scheduler::register_task(task_header* t, unsigned shard) noexcept
+{
+    auto& s = m_shards[shard];
+    t->m_shard = static_cast<std::uint16_t>(shard);
+    if (shard != m_n && owner_fast(s)) {
+        reg_link(s, t);
+        owner_leave(s);
+        return;
+    }
+    spin_guard g(s.m_lock);
+    reg_link(s, t);
+}
+
+bool scheduler::unregister_task(task_header* t) noexcept
+{
+    const unsigned shard = t->m_shard;
+    auto& s = m_shards[shard];
+    if (shard != m_n) {
+        if (!owns_shard(this, shard)) {
+            // Another worker's task: its owner unlinks it, unless parked.
+            if (s.m_away.load(std::memory_order_seq_cst)) {
+                spin_guard g(s.m_lock);
+                if (s.m_away.load(std::memory_order_relaxed)) {
+                    reg_unlink(s, t);
+                    return true;
+                }
+            }
+            // Gone from the counts and dumps now, before its joiner wakes.
+            t->m_exited.store(true, std::memory_order_relaxed);
+            if (t->m_user)
+                s.m_user_exits.fetch_add(1, std::memory_order_relaxed);
+            return false;
+        }
+        if (owner_fast(s)) {
+            reg_unlink(s, t);
+            owner_leave(s);
+            return true;
+        }
+    }
+    spin_guard g(s.m_lock);
+    reg_unlink(s, t);
+    return true;
+}
+
+void scheduler::exit_elsewhere(task_header* t) noexcept
+{
+    auto& s = m_shards[t->m_shard];
+    task_header* head = s.m_exits.load(std::memory_order_relaxed);
+    do {
+        t->m_next = head;
+    } while (!s.m_exits.compare_exchange_weak(head, t, std::memory_order_seq_cst,
+                                              std::memory_order_relaxed));
+    // The owner parks by setting m_away and then draining; this pushed and
+    // then looks at m_away (all seq_cst): one of the two drains t.
+    if (s.m_away.load(std::memory_order_seq_cst))
+        drain_exits(s, false);
+}
+
+void scheduler::drain_exits(registry_shard& s, bool owner) noexcept
+{
+    task_header* first = nullptr;
+    std::size_t users = 0;
+    auto unlink_all = [&] {
+        first = s.m_exits.exchange(nullptr, std::memory_order_seq_cst);
+        for (task_header* t = first; t; t = t->m_next) {
+            users += t->m_user;
+            reg_unlink(s, t);
+        }
+    };
+    if (owner && owner_fast(s)) {
+        unlink_all();
+        owner_leave(s);
+    } else {
+        spin_guard g(s.m_lock);
+        if (!owner && !s.m_away.load(std::memory_order_relaxed))
+            return; // the owner is back and drains them itself
+        unlink_all();
+    }
+    if (users)
+        s.m_user_exits.fetch_sub(users, std::memory_order_relaxed);
+    // Outside the lock: a block's end runs destructors of user frames.
+    for (task_header* t = first; t;) {
+        task_header* next = t->m_next;
+        root_unlinked(t);
+        t = next;
+    }
+}
+
+void scheduler::shard_away(unsigned index) noexcept
+{
+    auto& s = m_shards[index];
+    {
+        spin_guard g(s.m_lock);
+        s.m_away.store(true, std::memory_order_seq_cst);
+    }
+    if (s.m_exits.load(std::memory_order_seq_cst))
+        drain_exits(s, true);
+}
+
+void scheduler::shard_back(unsigned index) noexcept
+{
+    auto& s = m_shards[index];
+    spin_guard g(s.m_lock);
+    s.m_away.store(false, std::memory_order_relaxed);
+}
+
+void scheduler::hold_shard(registry_shard& s) noexcept
+{
+    s.m_lock.lock();
+    if (&s == &m_shards[m_n])
+        return;
+    s.m_blocked.store(true, std::memory_order_relaxed);
+    heavy_fence();
+    spin_until([&] { return s.m_owner_busy.load(std::memory_order_acquire) == 0; });
+}
+
+void scheduler::unhold_shard(registry_shard& s) noexcept
+{
+    s.m_blocked.store(false, std::memory_order_release);
+    s.m_lock.unlock();
 }
 
 std::size_t scheduler::live_user_tasks() noexcept
 {
-    std::size_t n = 0;
-    for (unsigned i = 0; i <= m_n; ++i) {
-        spin_guard g(m_shards[i].m_lock);
-        n += m_shards[i].m_user;
+    // The lists first, then the exits pending in them: a drain takes a task
+    // off m_user before m_user_exits, so a drain that runs meanwhile makes
+    // the count high, not low. (A count made while tasks start and end is
+    // approximate anyway; once the workers are idle it is exact.)
+    std::int64_t n = 0;
+    for (unsigned i = 0; i < m_n; ++i)
+        n += static_cast<std::int64_t>(m_shards[i].m_user.load(std::memory_order_acquire));
+    {
+        spin_guard g(m_shards[m_n].m_lock);
+        n += static_cast<std::int64_t>(m_shards[m_n].m_user.load(std::memory_order_relaxed));
     }
-    return n;
+    for (unsigned i = 0; i < m_n; ++i)
+        n -= static_cast<std::int64_t>(m_shards[i].m_user_exits.load(std::memory_order_acquire));
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 
 void scheduler::spawn(task_header* t)
@@ -937,11 +1211,15 @@ void scheduler::stop() noexcept
 
     // Destroy every task still alive. Destroying one may spawn or unblock
     // others (destructors run user code), so repeat until none is left.
+    // The workers are gone, so the shards have no owner to race with: this
+    // thread drains and unlinks under their locks.
     std::vector<task_header*> live;
     for (;;) {
         live.clear();
         for (unsigned i = 0; i <= m_n; ++i) {
             auto& s = m_shards[i];
+            if (i != m_n && s.m_exits.load(std::memory_order_acquire))
+                drain_exits(s, true);
             spin_guard g(s.m_lock);
             for (auto t = s.m_head; t; t = t->m_reg_next)
                 live.push_back(t);
@@ -949,7 +1227,11 @@ void scheduler::stop() noexcept
         if (live.empty())
             break;
         for (auto t : live) {
-            unregister_task(t);
+            {
+                auto& s = m_shards[t->m_shard];
+                spin_guard g(s.m_lock);
+                reg_unlink(s, t);
+            }
             (void)t->m_ops(t, task_header::op::abandon);
         }
     }
@@ -1117,11 +1399,14 @@ void main_task_done() noexcept
         s->main_done();
 }
 
-void unregister_task(task_header* t) noexcept
+bool unregister_task(task_header* t) noexcept
 {
     if (auto s = g_sched.load(std::memory_order_acquire))
-        s->unregister_task(t);
+        return s->unregister_task(t);
+    return true;
 }
+
+void exit_elsewhere(task_header* t) noexcept { g_sched.load(std::memory_order_acquire)->exit_elsewhere(t); }
 
 std::mutex g_run_lock;
 

@@ -27,19 +27,49 @@ namespace weft::detail {
 
 class scheduler;
 
-/// A list of live tasks, one per worker plus one for other threads, so that
-/// spawning and finishing rarely touch a lock another thread holds.
-struct registry_shard {
+/// A list of live tasks, one per worker plus one for other threads.
+///
+/// A worker's own shard (tasks it spawned) is changed by that worker alone
+/// and without a lock: the spawn and the end of a task that ends where it
+/// began cost no atomic read-modify-write. A task that ends on another
+/// worker is pushed on m_exits instead, and the owner unlinks it at its
+/// next scheduling round (the task's block lives on until then; see
+/// root_base::k_kept). While the owner is parked (m_away), nothing is left
+/// waiting for it: other workers unlink their exits under m_lock. Walkers (dumps, the deadlock report, stop) hold the
+/// shard: they take m_lock, set m_blocked and then wait for m_owner_busy to
+/// clear; the owner sets m_owner_busy around each change and, if it then
+/// finds m_blocked set, makes its change under m_lock instead. That is
+/// Dekker's handshake; its store-load order comes from an asymmetric fence
+/// (membarrier, paid by the rare walker) where the kernel has one, else
+/// from a fence on the owner's side (see owner_enter in scheduler.cpp).
+///
+/// The shard for other threads (the last) is changed under m_lock only.
+///
+/// Invariants: m_head and the tasks' m_reg_prev/m_reg_next are written by
+/// the owner between owner_enter and owner_leave, or under m_lock with
+/// m_blocked set or by the last shard's users; m_user counts the user tasks
+/// in the list, written likewise; m_user_exits counts those among them on
+/// m_exits (added to by the pusher, taken off by the owner's drain).
+struct alignas(cache_line) registry_shard {
     spinlock m_lock;
-    task_header* m_head = nullptr; // guarded by m_lock
-    std::size_t m_user = 0;        // user tasks in the list; guarded by m_lock
+    std::atomic<bool> m_blocked{false};
+    /// The owner is parked: others change the list under m_lock meanwhile
+    /// (written by the owner under m_lock).
+    std::atomic<bool> m_away{false};
+    std::atomic<std::uint32_t> m_owner_busy{0};
+    task_header* m_head = nullptr;
+    std::atomic<std::size_t> m_user{0};
+    /// Tasks of this shard that ended on another worker, linked by m_next.
+    alignas(cache_line) std::atomic<task_header*> m_exits{nullptr};
+    std::atomic<std::size_t> m_user_exits{0};
 };
 
 /// One worker thread and its run queue.
 ///
 /// Invariants:
 ///   m_runnext and m_runq are pushed only by the owning thread; anyone may
-///   take from them (thieves CAS).
+///   take from them (thieves CAS; the owner claims m_runnext with plain
+///   stores, in a handshake with thieves: take_runnext).
 ///   m_idle and m_idle_next are guarded by scheduler::m_lock (m_idle is
 ///   atomic so that its owner may test it without the lock). An idle worker
 ///   is removed from the idle list by whoever wakes it, and that waker hands
@@ -55,6 +85,10 @@ struct worker {
 
     local_queue m_runq;
     alignas(cache_line) std::atomic<task_header*> m_runnext{nullptr};
+    /// The owner is claiming m_runnext without a read-modify-write, and
+    /// thieves are about to take it: see take_runnext.
+    std::atomic<bool> m_claiming{false};
+    std::atomic<std::uint32_t> m_thieves{0};
 
     // Parking word: k_awake, k_notified (a wake is pending), k_sleeping (in
     // the reactor wait).
@@ -71,8 +105,12 @@ struct worker {
     worker* m_idle_next = nullptr;
     std::atomic<bool> m_idle{false}; // written under scheduler::m_lock
 
+    /// Scheduling rounds of this worker (find_runnable's loop): written by
+    /// the owner only; thieves read it to tell a busy worker from one that
+    /// runs a long task (see steal).
+    std::atomic<std::uint32_t> m_tick{0};
+
     // Owner-only state.
-    std::uint32_t m_tick = 0;
     std::uint32_t m_streak = 0; // consecutive runnext picks
     std::uint64_t m_rng = 0;
     bool m_watching = false; // holds scheduler::m_watcher
@@ -95,6 +133,8 @@ struct worker {
     task_header* steal() noexcept;
     void put_runnext(task_header* t) noexcept;
     task_header* take_runnext() noexcept;
+    /// A thief takes `seen` from this worker's runnext slot, if still there.
+    task_header* steal_runnext(task_header* seen) noexcept;
     void push_back(task_header* t, bool wake) noexcept;
     void reset_spinning() noexcept;
     void notify() noexcept;
@@ -134,7 +174,15 @@ public:
 
     unsigned workers() const noexcept { return m_procs; }
     std::size_t live_user_tasks() noexcept;
-    void unregister_task(task_header* t) noexcept;
+    /// A task ends: unlinks it from the registry and returns true, or,
+    /// when it ends on a worker other than the one whose shard holds it
+    /// (and that worker is not parked), returns false and leaves it linked,
+    /// though no longer counted or dumped: the caller then marks its block
+    /// kept and hands it to exit_elsewhere().
+    bool unregister_task(task_header* t) noexcept;
+    /// Queues t (see unregister_task) for its shard's owner to unlink and
+    /// pass to root_base::unlinked().
+    void exit_elsewhere(task_header* t) noexcept;
 
     bool stopping() const noexcept { return m_stopping.load(std::memory_order_acquire); }
 
@@ -200,9 +248,12 @@ public:
     void for_each_task(F f) noexcept
     {
         for (unsigned i = 0; i <= m_n; ++i) {
-            spin_guard g(m_shards[i].m_lock);
-            for (task_header* t = m_shards[i].m_head; t; t = t->m_reg_next)
-                f(t);
+            registry_shard& s = m_shards[i];
+            hold_shard(s);
+            for (task_header* t = s.m_head; t; t = t->m_reg_next)
+                if (!t->m_exited.load(std::memory_order_relaxed))
+                    f(t);
+            unhold_shard(s);
         }
     }
     /// Calls f(task_header*) for every task that is queued to run (run
@@ -230,6 +281,15 @@ private:
     task_header* global_get(worker* w) noexcept;
     bool any_work_visible() const noexcept;
     void register_task(task_header* t, unsigned shard) noexcept;
+    /// A walker's hold on a shard (see registry_shard).
+    void hold_shard(registry_shard& s) noexcept;
+    void unhold_shard(registry_shard& s) noexcept;
+    /// Unlinks the tasks that ended elsewhere: by the owner (`owner`), or
+    /// by another thread while the owner is away.
+    void drain_exits(registry_shard& s, bool owner) noexcept;
+    /// Worker `index` parks (away) and comes back: see registry_shard.
+    void shard_away(unsigned index) noexcept;
+    void shard_back(unsigned index) noexcept;
     /// Called by the last worker to go idle: if nothing can ever wake a
     /// task, report the deadlock and exit like Go does.
     void check_deadlock() noexcept;
@@ -311,7 +371,12 @@ void dump_tasks_of(scheduler& s, std::ostream& os);
 /// Records that run()'s main task finished.
 void main_task_done() noexcept;
 
-/// Removes a finished task from the registry of the running runtime.
-void unregister_task(task_header* t) noexcept;
+/// Removes a finished task from the registry of the running runtime: true
+/// if done, false if its shard's owner will (scheduler::unregister_task).
+bool unregister_task(task_header* t) noexcept;
+/// See scheduler::exit_elsewhere.
+void exit_elsewhere(task_header* t) noexcept;
+/// The registry let go of root task t that ended elsewhere (root.cpp).
+void root_unlinked(task_header* t) noexcept;
 
 } // namespace weft::detail

@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <sstream>
@@ -220,6 +221,53 @@ TEST_CASE("dump_tasks from a thread outside the runtime, and with no runtime")
         (void)co_await c.recv();
         th.join();
         CHECK(dump.find("[chan receive, ") != std::string::npos);
+    });
+}
+
+TEST_CASE("dump_tasks while tasks start and end on every worker")
+{
+    // Each worker keeps its own list of the tasks it started, changed
+    // without a lock; a dump holds every list in turn. Tasks here start on
+    // one worker and mostly end on the other.
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        // This task's line, from a dump where it is the only task.
+        std::ostringstream first;
+        weft::dump_tasks(first);
+        const std::string me = first.str().substr(0, first.str().find('[') + 1);
+        REQUIRE(me.starts_with("task "));
+        constexpr int k_dumps = 40;
+        std::atomic<int> dumps{0};
+        std::atomic<bool> all_named{true};
+        std::thread th([&] {
+            for (int i = 0; i < k_dumps; ++i) {
+                std::ostringstream out;
+                weft::dump_tasks(out);
+                // This task lives throughout, and so does its line.
+                if (out.str().find(me) == std::string::npos)
+                    all_named = false;
+                ++dumps;
+            }
+        });
+        auto consumer = [](weft::chan<int> c, weft::wait_group* wg) -> weft::task<> {
+            (void)co_await c.recv();
+            wg->done();
+        };
+        long rounds = 0;
+        while (dumps.load() < k_dumps) {
+            auto c = weft::make_chan<int>();
+            weft::wait_group wg;
+            wg.add(32);
+            for (int i = 0; i < 32; ++i)
+                weft::go(consumer, c, &wg);
+            for (int i = 0; i < 32; ++i)
+                co_await c.send(i);
+            co_await wg.wait();
+            ++rounds;
+        }
+        th.join();
+        CHECK(all_named.load());
+        CHECK(rounds > 0);
+        CHECK(co_await weft_test::eventually([] { return weft::num_tasks() == 1; }));
     });
 }
 

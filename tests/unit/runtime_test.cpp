@@ -13,6 +13,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <functional>
 #include <memory>
@@ -23,6 +24,7 @@
 #include <string_view>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -260,6 +262,145 @@ TEST_CASE("num_tasks counts the main task and live spawned tasks")
         for (auto& h : hs)
             co_await h;
         CHECK(co_await weft_test::eventually([] { return weft::num_tasks() == 1; }));
+    });
+}
+
+namespace {
+
+/// Counts its own destruction (moved-from copies do not count).
+struct counted_guard {
+    std::atomic<int>* m_gone;
+    explicit counted_guard(std::atomic<int>* gone) : m_gone(gone) {}
+    counted_guard(counted_guard&& o) noexcept : m_gone(std::exchange(o.m_gone, nullptr)) {}
+    counted_guard& operator=(counted_guard&&) = delete;
+    ~counted_guard()
+    {
+        if (m_gone)
+            m_gone->fetch_add(1);
+    }
+};
+
+weft::task<int> holds_guard(counted_guard g)
+{
+    co_return g.m_gone ? 7 : 0;
+}
+
+/// Spins (without suspending, so this worker runs nothing else) until
+/// pred() holds or a generous limit passes; returns pred().
+bool spin_until(const std::function<bool()>& pred)
+{
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!pred() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::yield();
+    return pred();
+}
+
+} // namespace
+
+TEST_CASE("a task that ends on another worker than its spawner's lets go of its arguments at once")
+{
+    // The spawner keeps its worker busy, so the new tasks can only run (and
+    // end) on the other worker, which steals them; the spawner's worker does
+    // not get to tidy up after them until it suspends.
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        std::atomic<int> gone{0};
+        // Detached: the task's frame (direct call) and its callable's copy
+        // of the argument (lambda) go when it ends.
+        weft::go(holds_guard, counted_guard{&gone});
+        weft::go([](counted_guard g) -> weft::task<> {
+            CHECK(g.m_gone != nullptr);
+            co_return;
+        }, counted_guard{&gone});
+        CHECK(spin_until([&gone] { return gone.load() == 2; }));
+        CHECK(spin_until([] { return weft::num_tasks() == 1; }));
+
+        // Joined: the result is there after the task ended elsewhere, and
+        // the argument goes with the handle.
+        auto h = weft::go(holds_guard, counted_guard{&gone});
+        CHECK(spin_until([&h] { return h.done(); }));
+        CHECK(weft::num_tasks() == 1);
+        CHECK(gone.load() == 2);
+        CHECK(co_await h == 7); // done: no suspension
+        h = {};
+        CHECK(gone.load() == 3);
+
+        // Dropped before it runs: the task ends elsewhere with no handle.
+        weft::go(holds_guard, counted_guard{&gone}).detach();
+        CHECK(spin_until([&gone] { return gone.load() == 4; }));
+        co_await weft::this_task::yield(); // this worker tidies up now
+        CHECK(weft::num_tasks() == 1);
+    });
+}
+
+TEST_CASE("tasks spawned on one worker and ending on others, many at a time, are all accounted for")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        std::atomic<int> gone{0};
+        constexpr int k_tasks = 20000;
+        auto gate = weft::make_chan<int>();
+        std::vector<weft::join_handle<int>> joined;
+        for (int i = 0; i < k_tasks; ++i) {
+            // Every task waits on the gate; whichever worker closes it or
+            // runs the waker last decides where they end.
+            auto body = [](weft::chan<int> g, counted_guard c) -> weft::task<int> {
+                (void)co_await g.recv();
+                co_return c.m_gone ? 1 : 0;
+            };
+            if (i % 4 == 0)
+                joined.push_back(weft::go(body, gate, counted_guard{&gone}));
+            else
+                weft::go(body, gate, counted_guard{&gone});
+        }
+        CHECK(weft::num_tasks() == static_cast<std::size_t>(k_tasks + 1));
+        weft::go([](weft::chan<int> g) -> weft::task<> {
+            g.close();
+            co_return;
+        }, gate);
+        int sum = 0;
+        for (auto& h : joined)
+            sum += co_await h;
+        CHECK(sum == k_tasks / 4);
+        joined.clear();
+        CHECK(co_await weft_test::eventually([&gone] { return gone.load() == k_tasks; }));
+        CHECK(co_await weft_test::eventually([] { return weft::num_tasks() == 1; }));
+    });
+}
+
+TEST_CASE("a task in a busy worker's next slot runs once, whoever takes it")
+{
+    // Each round wakes a receiver and then spawns a task: the spawn puts
+    // the new task in this worker's next slot (the receiver moves to its
+    // queue) and wakes the idle worker, which takes the receiver and then
+    // looks at the slot. This worker stays busy for 0-100 us, a span that
+    // straddles how long a thief waits before it takes a slot's task, and
+    // then suspends and claims the slot itself, racing the thief.
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        std::atomic<long> runs{0};
+        auto count = [](std::atomic<long>* runs) -> weft::task<> {
+            runs->fetch_add(1);
+            co_return;
+        };
+        std::uint64_t rng = 0x2545f4914f6cdd1dULL;
+        constexpr int k_rounds = 3000;
+        for (int round = 0; round < k_rounds; ++round) {
+            auto c = weft::make_chan<int>();
+            auto receiver = weft::go([](weft::chan<int> c, std::atomic<long>* runs) -> weft::task<> {
+                (void)co_await c.recv();
+                runs->fetch_add(1);
+            }, c, &runs);
+            co_await weft::this_task::yield(); // let it park on the receive
+            co_await c.send(round);
+            auto next = weft::go(count, &runs);
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(rng % 100);
+            while (std::chrono::steady_clock::now() < until) {
+            }
+            co_await next;
+            co_await receiver;
+        }
+        CHECK(runs.load() == 2 * k_rounds);
     });
 }
 

@@ -32,16 +32,19 @@ struct task_header {
     /// queue fields: every waker reads it.
     wait_hook* m_hook = nullptr;
 
-    /// Registry of live tasks (shutdown, num_tasks, diagnostics); guarded by
-    /// the registry shard lock of m_shard.
+    /// Registry of live tasks (shutdown, num_tasks, diagnostics): the links
+    /// of shard m_shard's list, written as registry_shard says
+    /// (lib/sched/scheduler.hpp).
     task_header* m_reg_prev = nullptr;
     task_header* m_reg_next = nullptr;
     std::uint64_t m_id = 0;
 
     /// What the runtime may do to a task without resuming it.
-    enum class op { abandon, destroy, body };
+    enum class op { abandon, end, free, body };
     /// abandon: runtime shutdown: destroy the user frames and drop the
-    /// scheduler's reference. destroy: free the root frame. body: return the
+    /// scheduler's reference. end: destroy the user frames and what the
+    /// root holds for them (the callable and arguments), leaving the root
+    /// itself. free: free the root's block after `end`. body: return the
     /// promise (task_promise_base*) of the outermost user frame, or nullptr.
     void* (*m_ops)(task_header*, op) noexcept = nullptr;
 
@@ -65,6 +68,9 @@ struct task_header {
     bool m_main = false;
     /// m_ctx was given (go(ctx, f)) rather than inherited from the spawner.
     bool m_ctx_given = false;
+    /// The task ended on another worker and waits in its registry shard
+    /// for the owner to unlink it: walkers skip it.
+    std::atomic<bool> m_exited{false};
 };
 
 /// The task running on this thread, or nullptr outside tasks.
