@@ -49,7 +49,7 @@ public:
     static constexpr bool is_done = true;
 
     explicit done_case(context_node* scope) noexcept : m_scope(scope) {}
-    spinlock* lock() const noexcept { return m_scope ? &m_scope->lock() : nullptr; }
+    chan_lock* lock() const noexcept { return m_scope ? &m_scope->lock() : nullptr; }
     bool poll(task_header*&) const noexcept { return m_scope->cancelled(); }
     void enqueue(chan_waiter& w) noexcept { m_scope->done_waiters().push(&w); }
     bool unlink(chan_waiter& w) noexcept

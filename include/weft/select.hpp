@@ -28,7 +28,7 @@ namespace detail {
 
 // A select case adapter provides:
 //   using result_type;
-//   spinlock* lock();                     nullptr: never ready (nil) or default
+//   chan_lock* lock();                    nullptr: never ready (nil) or default
 //   bool poll(task_header*& wake);        with the lock held: complete now?
 //   bool may_complete();                  optional: without the lock, false
 //                                         if poll would surely fail (a hint)
@@ -47,7 +47,7 @@ public:
         : m_ch(s), m_owned(std::move(owned))
     {
     }
-    spinlock* lock() const noexcept { return m_ch ? &m_ch->lock() : nullptr; }
+    chan_lock* lock() const noexcept { return m_ch ? &m_ch->lock() : nullptr; }
     bool may_complete() const noexcept { return m_ch->recv_may_complete(); }
     bool poll(task_header*& wake) { return m_ch->recv_locked(m_value, wake) != chan_result::would_block; }
     void enqueue(chan_waiter& w) noexcept
@@ -86,7 +86,7 @@ public:
         : m_ch(s), m_owned(std::move(owned)), m_value(std::move(v))
     {
     }
-    spinlock* lock() const noexcept { return m_ch ? &m_ch->lock() : nullptr; }
+    chan_lock* lock() const noexcept { return m_ch ? &m_ch->lock() : nullptr; }
     bool may_complete() const noexcept { return m_ch->send_may_complete(); }
     bool poll(task_header*& wake)
     {
@@ -118,7 +118,7 @@ private:
 struct default_select_case {
     using result_type = std::monostate;
     static constexpr bool is_default = true;
-    spinlock* lock() const noexcept { return nullptr; }
+    chan_lock* lock() const noexcept { return nullptr; }
     bool poll(task_header*&) noexcept { return false; }
     void enqueue(chan_waiter&) noexcept {}
     bool unlink(chan_waiter&) noexcept { return false; }
@@ -263,7 +263,7 @@ public:
         enqueue_all(self, std::make_index_sequence<N>{});
         m_suspended = true;
         std::size_t n = m_nlocks;
-        spinlock_array locks = m_locks;
+        lock_array locks = m_locks;
         detail::unlock_all(locks.data(), n);
         return !hooked || detail::hook_suspend(m_hook);
     }
@@ -287,7 +287,7 @@ public:
     }
 
 private:
-    using spinlock_array = std::array<detail::spinlock*, N>;
+    using lock_array = std::array<detail::chan_lock*, N>;
 
     template <class C>
     static constexpr bool is_done_case = requires { C::is_done; };
@@ -339,7 +339,7 @@ private:
     void collect_locks(std::index_sequence<I...>) noexcept
     {
         std::size_t n = 0;
-        auto add = [&](detail::spinlock* l) {
+        auto add = [&](detail::chan_lock* l) {
             if (l)
                 m_locks[n++] = l;
         };
@@ -406,10 +406,10 @@ private:
     /// the winner's lock is skipped unless another case shares it.
     void withdraw(std::size_t winner = N) noexcept
     {
-        detail::spinlock* skip = winner < N ? lock_of(winner) : nullptr;
+        detail::chan_lock* skip = winner < N ? lock_of(winner) : nullptr;
         if (skip && uses_of(skip) > 1)
             skip = nullptr;
-        std::array<detail::spinlock*, N> locks{};
+        std::array<detail::chan_lock*, N> locks{};
         std::size_t n = 0;
         for (std::size_t i = 0; i < m_nlocks; ++i)
             if (m_locks[i] != skip)
@@ -421,18 +421,18 @@ private:
         m_suspended = false;
         reap_all(reap, std::make_index_sequence<N>{});
     }
-    detail::spinlock* lock_of(std::size_t k) noexcept
+    detail::chan_lock* lock_of(std::size_t k) noexcept
     {
         return lock_of_impl(k, std::make_index_sequence<N>{});
     }
     template <std::size_t... I>
-    detail::spinlock* lock_of_impl(std::size_t k, std::index_sequence<I...>) noexcept
+    detail::chan_lock* lock_of_impl(std::size_t k, std::index_sequence<I...>) noexcept
     {
-        detail::spinlock* l = nullptr;
+        detail::chan_lock* l = nullptr;
         ((k == I ? (l = std::get<I>(m_cases).lock(), 0) : 0), ...);
         return l;
     }
-    std::size_t uses_of(detail::spinlock* l) noexcept
+    std::size_t uses_of(detail::chan_lock* l) noexcept
     {
         std::size_t n = 0;
         for (std::size_t k = 0; k < N; ++k)
@@ -467,7 +467,7 @@ private:
 
     std::tuple<Cases...> m_cases;
     std::array<detail::chan_waiter, N> m_waiters{};
-    spinlock_array m_locks{};
+    lock_array m_locks{};
     std::size_t m_nlocks = 0;
     std::size_t m_chosen = N;
     detail::select_state m_sel;
@@ -556,7 +556,7 @@ public:
         }
         m_suspended = true;
         const bool hooked = m_hook.registered();
-        detail::spinlock* const* locks = m_locks.data();
+        detail::chan_lock* const* locks = m_locks.data();
         std::size_t nl = m_locks.size();
         detail::unlock_all(locks, nl);
         return !hooked || detail::hook_suspend(m_hook);
@@ -597,7 +597,7 @@ private:
 
     std::vector<detail::recv_case<T>> m_cases;
     std::vector<detail::chan_waiter> m_waiters;
-    std::vector<detail::spinlock*> m_locks;
+    std::vector<detail::chan_lock*> m_locks;
     std::size_t m_chosen = npos;
     detail::op_hook<select_from_operation> m_hook;
     detail::select_state m_sel;

@@ -19,6 +19,7 @@
 // loads) and looks at m_npidle / m_nspinning. One of the two sees the other.
 
 #include "scheduler.hpp"
+#include "asym_fence.hpp"
 #include "futex.hpp"
 #include "../reactor/epoll/net_poller.hpp"
 
@@ -31,11 +32,8 @@
 #include <stdexcept>
 #include <string>
 
-#include <linux/membarrier.h>
 #include <sched.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #include <time.h>
 #include <signal.h>
 #include <cerrno>
@@ -128,67 +126,6 @@ constexpr long k_nap_ns = 5'000;
 // How long before a timer deadline the watcher stops sleeping and spins:
 // about the kernel's wake-up latency on virtual machines.
 constexpr std::int64_t k_timer_spin_ns = 60'000;
-
-// ------------------------------------------------------ asymmetric fences
-//
-// Two places pair a frequent, cheap side with a rare, slow one in Dekker's
-// handshake (each side stores its flag, then loads the other's): a worker
-// changing its registry shard against a walker (registry_shard), and a
-// worker claiming its runnext task against a thief (take_runnext). The
-// store-load order needs a full fence on both sides, unless the rare side
-// makes every other thread execute one: membarrier's private expedited
-// command does that with an interrupt to the CPUs running this process.
-// Then the frequent side needs only to keep the compiler from reordering
-// (light_fence), and the rare side calls heavy_fence. Where the kernel has
-// no membarrier, both are full fences.
-
-// Whether membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) is registered for
-// this process (once, before the first workers start; never unset).
-std::once_flag g_asym_once;
-bool g_asym_fence = false;
-
-void setup_asymmetric_fence() noexcept
-{
-    std::call_once(g_asym_once, [] {
-#if defined(SYS_membarrier)
-        long cmds = ::syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-        g_asym_fence = cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
-                       ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-#endif
-    });
-}
-
-/// The rare side's fence: after it, every thread's earlier stores are
-/// visible to the caller, or that thread's later loads see the caller's
-/// earlier stores.
-void heavy_fence() noexcept
-{
-#if defined(SYS_membarrier)
-    if (g_asym_fence) {
-        // Registered, the command has no reason to fail; should it, the
-        // other sides' light fences would not be enough.
-        for (int tries = 0; ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0;
-             ++tries) {
-            if (tries == 1000) {
-                std::fputs("weft: membarrier failed after it was registered\n", stderr);
-                std::abort();
-            }
-            ::sched_yield();
-        }
-        return;
-    }
-#endif
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-}
-
-/// The frequent side's fence (see heavy_fence).
-inline void light_fence() noexcept
-{
-    if (WEFT_LIKELY(g_asym_fence))
-        std::atomic_signal_fence(std::memory_order_seq_cst);
-    else
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-}
 
 } // namespace
 

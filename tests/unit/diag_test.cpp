@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -346,6 +347,9 @@ TEST_CASE("two philosophers who each hold one fork: the deadlock is reported wit
 TEST_CASE("SIGQUIT dumps the tasks to stderr and the program goes on")
 {
     auto [status, err] = in_child([] {
+        // The handler is installed only over the default disposition, and a
+        // shell's background job starts with SIGQUIT ignored.
+        ::signal(SIGQUIT, SIG_DFL);
         weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
             auto never = weft::make_chan<int>();
             weft::go([never]() -> weft::task<> { (void)co_await never.recv(); }).detach();

@@ -70,6 +70,9 @@ TEST_CASE("signal_context is cancelled by the signal and then stops relaying")
 
 TEST_CASE("cancelling a signal_context restores the default disposition")
 {
+    // Whatever the test's parent left (nohup ignores SIGHUP), start from the
+    // default.
+    ::signal(SIGHUP, SIG_DFL);
     auto [ctx, stop] = weft::signal_context(weft::background(), {SIGHUP});
     CHECK_FALSE(is_default(SIGHUP));
     stop();

@@ -9,6 +9,7 @@
 
 #include <weft/detail/chan_waiter.hpp>
 #include <weft/detail/config.hpp>
+#include <weft/detail/biased_lock.hpp>
 #include <weft/detail/spinlock.hpp>
 #include <weft/detail/task_header.hpp>
 #include <weft/detail/timer_node.hpp>
@@ -92,7 +93,7 @@ public:
     /// Cancels this node and its subtree with e. Idempotent.
     void cancel(errc e, bool from_parent = false) noexcept;
 
-    spinlock& lock() noexcept { return m_lock; }
+    chan_lock& lock() noexcept { return m_lock; }
     waiter_queue& done_waiters() noexcept { return m_done_waiters; }
 
     /// Registrations linked now (children and blocked operations); for
@@ -123,7 +124,7 @@ private:
 
     std::atomic<std::uint32_t> m_refs{1};
     std::atomic<std::uint32_t> m_err{0};
-    spinlock m_lock;
+    chan_lock m_lock; // a select over ctx.done() takes it with channel locks
     cancel_reg* m_regs = nullptr;
     cancel_reg* m_running = nullptr;
     waiter_queue m_done_waiters;

@@ -11,6 +11,7 @@
 
 #include <weft/detail/cancel.hpp>
 #include <weft/detail/chan_waiter.hpp>
+#include <weft/detail/biased_lock.hpp>
 #include <weft/detail/spinlock.hpp>
 #include <weft/detail/task_header.hpp>
 #include <weft/errors.hpp>
@@ -72,7 +73,7 @@ public:
     /// Destroys an orphaned state whose last waiter left (see unlink_*).
     void reap() noexcept { delete this; }
 
-    spinlock& lock() noexcept { return m_lock; }
+    chan_lock& lock() noexcept { return m_lock; }
     std::size_t capacity() const noexcept { return m_cap; }
     std::size_t size() noexcept
     {
@@ -238,7 +239,7 @@ private:
     bool closed() const noexcept { return m_closed.load(std::memory_order_relaxed); }
 
     std::atomic<std::uint32_t> m_refs{1};
-    spinlock m_lock;
+    chan_lock m_lock;
     std::atomic<bool> m_closed{false};
     bool m_orphaned = false; // guarded by m_lock
     const std::size_t m_cap;

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include <weft/detail/spinlock.hpp>
+#include <weft/detail/biased_lock.hpp>
 
 namespace weft::detail {
 
@@ -14,13 +14,13 @@ std::uint64_t fast_random64() noexcept;
 
 /// Sorts and deduplicates locks so that several selects over overlapping
 /// channels always lock in the same (address) order. Returns the count.
-inline std::size_t order_locks(spinlock** locks, std::size_t n) noexcept
+inline std::size_t order_locks(chan_lock** locks, std::size_t n) noexcept
 {
     std::sort(locks, locks + n);
     return static_cast<std::size_t>(std::unique(locks, locks + n) - locks);
 }
 
-inline void lock_all(spinlock* const* locks, std::size_t n) noexcept
+inline void lock_all(chan_lock* const* locks, std::size_t n) noexcept
 {
     for (std::size_t i = 0; i < n; ++i)
         locks[i]->lock();
@@ -30,7 +30,7 @@ inline void lock_all(spinlock* const* locks, std::size_t n) noexcept
 /// be resumed elsewhere; it must then take every lock again before touching
 /// its own state, so reading locks[i] while still holding it is safe, and n
 /// is a copy.
-inline void unlock_all(spinlock* const* locks, std::size_t n) noexcept
+inline void unlock_all(chan_lock* const* locks, std::size_t n) noexcept
 {
     for (std::size_t i = 0; i < n; ++i)
         locks[i]->unlock();

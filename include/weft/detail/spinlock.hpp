@@ -90,17 +90,18 @@ private:
     std::atomic<bool> m_locked{false};
 };
 
-/// RAII holder for spinlock (std::lock_guard works too; this one is
-/// movable-free and has no exceptions to think about).
+/// RAII holder for spinlock and biased_lock (std::lock_guard works too;
+/// this one is movable-free and has no exceptions to think about).
+template <class Lock>
 class spin_guard {
 public:
-    explicit spin_guard(spinlock& l) noexcept : m_lock(l) { m_lock.lock(); }
+    explicit spin_guard(Lock& l) noexcept : m_lock(l) { m_lock.lock(); }
     ~spin_guard() { m_lock.unlock(); }
     spin_guard(const spin_guard&) = delete;
     spin_guard& operator=(const spin_guard&) = delete;
 
 private:
-    spinlock& m_lock;
+    Lock& m_lock;
 };
 
 } // namespace weft::detail

@@ -1,0 +1,120 @@
+// The lock of a channel: a spinlock that the thread taking it over and over
+// takes without a read-modify-write.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include <weft/detail/config.hpp>
+#include <weft/detail/spinlock.hpp>
+
+namespace weft::detail {
+
+/// A thread's side of biased locking: the biased locks it holds through its
+/// bias now (at most k_slots at once; it takes any further one the normal
+/// way). Written by its thread only; read by threads revoking a bias.
+///
+/// Lifetime: records are never freed. A thread's record goes back to a free
+/// list when the thread ends, and a later thread takes it over together
+/// with the biases that name it, which is harmless: the ended thread holds
+/// nothing.
+struct bias_record {
+    static constexpr int k_slots = 4;
+    std::atomic<const void*> m_held[k_slots] = {};
+    bias_record* m_next_free = nullptr; // the free list's link, under its mutex
+};
+
+/// This thread's record; nullptr until the thread first takes a biased lock
+/// the normal way.
+extern __thread bias_record* t_bias_record __attribute__((tls_model("initial-exec")));
+
+/// A lock for critical sections of a few dozen instructions, like spinlock,
+/// biased towards the thread that takes it most.
+///
+/// After a thread has taken the lock 2^m_shift times in a row, the lock is
+/// biased to it: that thread then takes it by marking a slot of its record
+/// and checking the bias, with no atomic read-modify-write (Dekker's
+/// handshake, whose store-load order comes from the other side's
+/// membarrier: see lib/sched/asym_fence.hpp). Any other thread takes the
+/// spinlock, then revokes the bias: it marks the lock as being revoked,
+/// issues the membarrier, and waits until the biased thread's record no
+/// longer holds the lock. Each revocation doubles the run needed to bias
+/// the lock again, so a lock that several threads share soon stays
+/// unbiased. Without membarrier no lock is ever biased.
+///
+/// Thread safety: lock/unlock from any thread; unlock on the thread that
+/// locked (as with every lock here: no lock is held across a suspension).
+/// Fairness: none (see spinlock).
+class biased_lock {
+public:
+    void lock() noexcept
+    {
+        bias_record* me = t_bias_record;
+        if (me && m_bias.load(std::memory_order_relaxed) == me && lock_biased(me))
+            return;
+        lock_slow();
+    }
+    void unlock() noexcept
+    {
+        // A holder through the bias sees the bias (its own, or the mark of
+        // a revocation that waits for it) until it has unlocked.
+        if (m_bias.load(std::memory_order_relaxed) != nullptr && unlock_biased())
+            return;
+        m_lock.unlock();
+    }
+
+    /// Whether the lock is biased to the calling thread now (for tests).
+    bool biased_to_this_thread() const noexcept
+    {
+        bias_record* me = t_bias_record;
+        return me && m_bias.load(std::memory_order_relaxed) == me;
+    }
+
+private:
+    bool lock_biased(bias_record* me) noexcept
+    {
+        for (auto& slot : me->m_held) {
+            if (slot.load(std::memory_order_relaxed) != nullptr)
+                continue;
+            slot.store(this, std::memory_order_relaxed);
+            // The revoker's membarrier orders this store before the load.
+            std::atomic_signal_fence(std::memory_order_seq_cst);
+            if (WEFT_LIKELY(m_bias.load(std::memory_order_acquire) == me))
+                return true;
+            slot.store(nullptr, std::memory_order_release);
+            return false;
+        }
+        return false;
+    }
+    bool unlock_biased() noexcept
+    {
+        if (bias_record* me = t_bias_record) {
+            for (auto& slot : me->m_held) {
+                if (slot.load(std::memory_order_relaxed) == this) {
+                    slot.store(nullptr, std::memory_order_release);
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+    /// Takes m_lock, revokes another thread's bias, counts the run.
+    void lock_slow() noexcept;
+    void revoke(bias_record* owner) noexcept;
+
+    spinlock m_lock;
+    // Guarded by m_lock: the thread that took it last the normal way, how
+    // many times in a row, and log2 of the run that biases the lock.
+    std::uint8_t m_shift = 6;
+    std::uint16_t m_run = 0;
+    const bias_record* m_last = nullptr;
+    /// The thread the lock is biased to, k_revoking during a revocation,
+    /// else nullptr. Written under m_lock.
+    std::atomic<bias_record*> m_bias{nullptr};
+};
+
+/// The lock of a channel (chan_state::m_lock) and of a context node: the
+/// locks select takes.
+using chan_lock = biased_lock;
+
+} // namespace weft::detail

@@ -1,0 +1,173 @@
+// The channel lock's biasing: exclusion while the bias comes and goes.
+#include <weft/detail/biased_lock.hpp>
+
+#include "../../lib/sched/asym_fence.hpp"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+using weft::detail::biased_lock;
+
+namespace {
+
+bool biasing_available()
+{
+    weft::detail::setup_asymmetric_fence();
+    return weft::detail::g_asym_fence.load();
+}
+
+/// xorshift: run lengths and pauses that differ from thread to thread.
+struct rng {
+    std::uint64_t s;
+    std::uint64_t next()
+    {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        return s;
+    }
+};
+
+} // namespace
+
+TEST_CASE("a lock one thread takes over and over becomes biased to it, and gives way to others")
+{
+    biased_lock l;
+    long count = 0; // guarded by l
+    for (int i = 0; i < 1000; ++i) {
+        l.lock();
+        ++count;
+        l.unlock();
+    }
+    if (biasing_available())
+        CHECK(l.biased_to_this_thread());
+    std::thread other([&] {
+        l.lock(); // revokes the bias
+        ++count;
+        CHECK_FALSE(l.biased_to_this_thread());
+        l.unlock();
+    });
+    other.join();
+    CHECK_FALSE(l.biased_to_this_thread());
+    l.lock();
+    CHECK(count == 1001);
+    l.unlock();
+}
+
+TEST_CASE("threads taking runs of a biased lock never overlap")
+{
+    // Runs of 1-200 acquisitions in a row let a lock become biased to one
+    // thread and then be revoked by another. A lock revoked a few times
+    // stays unbiased, so the threads go through a series of fresh locks,
+    // at their own pace. Each critical section checks that it is alone.
+    constexpr int k_threads = 4;
+    constexpr int k_locks = 48;
+    constexpr int k_runs = 24;
+    struct guarded {
+        biased_lock l;
+        long count = 0; // guarded by l
+        std::atomic<int> inside{0};
+    };
+    std::vector<std::unique_ptr<guarded>> gs;
+    for (int i = 0; i < k_locks; ++i)
+        gs.push_back(std::make_unique<guarded>());
+    std::atomic<bool> overlap{false};
+    std::atomic<long> expected[k_locks] = {};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < k_threads; ++t) {
+        ts.emplace_back([&, t] {
+            rng r{0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(t + 1)};
+            for (int k = 0; k < k_locks; ++k) {
+                guarded& g = *gs[static_cast<std::size_t>(k)];
+                long mine = 0;
+                for (int run = 0; run < k_runs; ++run) {
+                    const int n = 1 + static_cast<int>(r.next() % 200);
+                    for (int i = 0; i < n; ++i) {
+                        g.l.lock();
+                        if (g.inside.fetch_add(1, std::memory_order_relaxed) != 0)
+                            overlap = true;
+                        ++g.count;
+                        if (i % 8 == 0) // now and then a longer section, for a revoker to meet
+                            for (int spin = 0; spin < 64; ++spin)
+                                weft::detail::cpu_relax();
+                        g.inside.fetch_sub(1, std::memory_order_relaxed);
+                        g.l.unlock();
+                    }
+                    mine += n;
+                    if (r.next() % 4 == 0)
+                        std::this_thread::yield();
+                }
+                expected[k] += mine;
+            }
+        });
+    }
+    for (auto& th : ts)
+        th.join();
+    CHECK_FALSE(overlap.load());
+    for (int k = 0; k < k_locks; ++k) {
+        guarded& g = *gs[static_cast<std::size_t>(k)];
+        g.l.lock();
+        CHECK(g.count == expected[k].load());
+        g.l.unlock();
+    }
+}
+
+TEST_CASE("a thread holds more biased locks at once than its record has slots")
+{
+    constexpr int k_locks = 7; // more than bias_record::k_slots
+    std::vector<std::unique_ptr<biased_lock>> locks;
+    for (int i = 0; i < k_locks; ++i)
+        locks.push_back(std::make_unique<biased_lock>());
+    long counts[k_locks] = {}; // counts[i] guarded by locks[i]
+    auto take_all = [&](long add) {
+        for (auto& l : locks)
+            l->lock();
+        for (auto& c : counts)
+            c += add;
+        for (auto& l : locks)
+            l->unlock();
+    };
+    for (int i = 0; i < 500; ++i)
+        take_all(1);
+    std::thread other([&] {
+        for (int i = 0; i < 500; ++i)
+            take_all(1);
+    });
+    for (int i = 0; i < 500; ++i)
+        take_all(1);
+    other.join();
+    for (long c : counts)
+        CHECK(c == 1500);
+}
+
+TEST_CASE("a lock biased to a thread that ended is taken over safely")
+{
+    biased_lock l;
+    long count = 0; // guarded by l
+    auto run = [&](int n) {
+        for (int i = 0; i < n; ++i) {
+            l.lock();
+            ++count;
+            l.unlock();
+        }
+    };
+    // Each thread biases the lock and ends; its record goes back to the
+    // free list, and the next thread may get it, with the bias.
+    for (int round = 0; round < 20; ++round) {
+        std::thread t([&] { run(2000); });
+        t.join();
+    }
+    std::thread a([&] { run(5000); });
+    std::thread b([&] { run(5000); });
+    run(5000);
+    a.join();
+    b.join();
+    l.lock();
+    CHECK(count == 20 * 2000 + 3 * 5000);
+    l.unlock();
+}
