@@ -8,6 +8,7 @@
 
 #include <weft/detail/biased_lock.hpp>
 
+#include <cstdint>
 #include <mutex>
 #include <new>
 
@@ -24,6 +25,7 @@ constexpr std::uint8_t k_max_shift = 15;
 
 std::mutex g_records_lock;
 bias_record* g_free_records = nullptr; // guarded by g_records_lock
+std::uint32_t g_last_record_id = 0;    // guarded by g_records_lock
 
 /// The keeper has run: the thread is ending and takes no new record.
 __thread bool t_record_gone = false;
@@ -61,10 +63,12 @@ bias_record* record_of_this_thread() noexcept
         if (g_free_records) {
             r = g_free_records;
             g_free_records = r->m_next_free;
+        } else if (g_last_record_id != UINT32_MAX) {
+            r = new (std::nothrow) bias_record;
+            if (r)
+                r->m_id = ++g_last_record_id;
         }
     }
-    if (!r)
-        r = new (std::nothrow) bias_record;
     if (r) {
         t_keeper.m_record = r;
         t_bias_record = r;
@@ -85,8 +89,8 @@ void biased_lock::lock_slow() noexcept
         revoke(owner);
     if (!me)
         return;
-    if (m_last != me) {
-        m_last = me;
+    if (m_last != me->m_id) {
+        m_last = me->m_id;
         m_run = 1;
     } else if (++m_run >= (1u << m_shift)) {
         m_run = 0;
@@ -105,7 +109,7 @@ void biased_lock::revoke(bias_record* owner) noexcept
     m_bias.store(nullptr, std::memory_order_relaxed);
     if (m_shift < k_max_shift)
         ++m_shift;
-    m_last = nullptr;
+    m_last = 0;
     m_run = 0;
 }
 

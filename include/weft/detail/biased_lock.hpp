@@ -22,6 +22,7 @@ struct bias_record {
     static constexpr int k_slots = 4;
     std::atomic<const void*> m_held[k_slots] = {};
     bias_record* m_next_free = nullptr; // the free list's link, under its mutex
+    std::uint32_t m_id = 0;             // nonzero, unique among records; constant
 };
 
 /// This thread's record; nullptr until the thread first takes a biased lock
@@ -102,16 +103,19 @@ private:
     void lock_slow() noexcept;
     void revoke(bias_record* owner) noexcept;
 
+    // 16 bytes in all: a channel's state keeps its hot fields on one line.
     spinlock m_lock;
-    // Guarded by m_lock: the thread that took it last the normal way, how
-    // many times in a row, and log2 of the run that biases the lock.
+    // Guarded by m_lock: log2 of the run that biases the lock, how many
+    // times in a row the thread whose record has id m_last took it the
+    // normal way.
     std::uint8_t m_shift = 6;
     std::uint16_t m_run = 0;
-    const bias_record* m_last = nullptr;
+    std::uint32_t m_last = 0;
     /// The thread the lock is biased to, k_revoking during a revocation,
     /// else nullptr. Written under m_lock.
     std::atomic<bias_record*> m_bias{nullptr};
 };
+static_assert(sizeof(biased_lock) == 16);
 
 /// The lock of a channel (chan_state::m_lock) and of a context node: the
 /// locks select takes.

@@ -36,7 +36,7 @@ enum class chan_result { done, closed, would_block };
 // marked m_orphaned (under m_lock) and the unlink that empties the queues
 // reports it, so that its caller destroys the state after unlocking.
 template <class T>
-class chan_state {
+class alignas(cache_line) chan_state {
 public:
     static constexpr bool k_stateless = std::is_empty_v<T> && std::is_default_constructible_v<T>;
 
@@ -238,8 +238,10 @@ private:
     std::size_t count() const noexcept { return m_count.load(std::memory_order_relaxed); }
     bool closed() const noexcept { return m_closed.load(std::memory_order_relaxed); }
 
-    std::atomic<std::uint32_t> m_refs{1};
+    // One cache line holds the lock and what an operation reads under it
+    // (the queues' heads too), when the state starts a line (alignas).
     chan_lock m_lock;
+    std::atomic<std::uint32_t> m_refs{1};
     std::atomic<bool> m_closed{false};
     bool m_orphaned = false; // guarded by m_lock
     const std::size_t m_cap;
