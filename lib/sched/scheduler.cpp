@@ -963,6 +963,11 @@ void scheduler::spawn(task_header* t)
     }
     worker* w = t_worker;
     if (w && w->m_sched == this) {
+        // A task that spawns many in one go keeps its worker from the
+        // scheduling rounds that free the blocks of tasks ended elsewhere:
+        // free them here too, so the new tasks reuse them.
+        if (auto& own = m_shards[w->m_index]; own.m_exits.load(std::memory_order_relaxed))
+            drain_exits(own, true);
         register_task(t, w->m_index);
         // Like Go's newproc: the new task runs next on this worker, and an
         // idle sibling is woken to pick up whatever that leaves behind.
