@@ -65,7 +65,7 @@ void wait_join_waiter(join_waiter& w) noexcept;
 /// that finishing and dropping the handle each take one atomic operation:
 /// bit 0 (k_done) is set once the body finished or was abandoned, bit 1
 /// (k_detached) once the join_handle is gone, and the other bits are the
-/// address of the single join_waiter (8-byte aligned), set only while the
+/// address of the single join_waiter (16-byte aligned), set only while the
 /// task runs and the handle lives. Bit 2 (k_kept) is set, with k_done, when
 /// the task ended on a worker other than the one whose registry shard holds
 /// it, until that worker unlinks it (unlinked()). Whoever sets the second

@@ -59,22 +59,19 @@ void root_base::finish() noexcept
 {
     if (m_main)
         main_task_done();
-    if (unregister_task(this)) {
-        // After this the handle's owner may destroy the block (once it sees
-        // k_done): only the returned word is ours to look at.
-        auto old = m_join.fetch_or(k_done, std::memory_order_acq_rel);
-        if (auto w = old & ~k_flags)
-            wake_join_waiter(reinterpret_cast<join_waiter*>(w));
+    // Not gone from the registry when it ended on a worker other than its
+    // shard's: the block's memory stays until that worker unlinks it (k_kept).
+    const bool gone = unregister_task(this);
+    // After this the handle's owner may end the block (once it sees
+    // k_done): only the returned word is ours to look at.
+    auto old = m_join.fetch_or(gone ? k_done : k_done | k_kept, std::memory_order_acq_rel);
+    if (auto w = old & ~k_flags)
+        wake_join_waiter(reinterpret_cast<join_waiter*>(w));
+    if (gone) {
         if (old & k_detached)
             destroy();
         return;
     }
-    // Ended on a worker other than its registry shard's: the block's memory
-    // stays until that worker unlinks it (k_kept), its contents go now if
-    // the handle is gone already.
-    auto old = m_join.fetch_or(k_done | k_kept, std::memory_order_acq_rel);
-    if (auto w = old & ~k_flags)
-        wake_join_waiter(reinterpret_cast<join_waiter*>(w));
     if (old & k_detached) {
         end_contents();
         // Nobody else changes the word now: the handle is gone and the

@@ -890,7 +890,8 @@ void scheduler::drain_exits(registry_shard& s, bool owner) noexcept
     }
     if (users)
         s.m_user_exits.fetch_sub(users, std::memory_order_relaxed);
-    // Outside the lock: a block's end runs destructors of user frames.
+    // Outside the lock; the blocks' contents ended with their tasks (or end
+    // with their handles), so this frees memory at most.
     for (task_header* t = first; t;) {
         task_header* next = t->m_next;
         root_unlinked(t);

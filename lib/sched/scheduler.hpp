@@ -33,15 +33,16 @@ class scheduler;
 /// and without a lock: the spawn and the end of a task that ends where it
 /// began cost no atomic read-modify-write. A task that ends on another
 /// worker is pushed on m_exits instead, and the owner unlinks it at its
-/// next scheduling round (the task's block lives on until then; see
-/// root_base::k_kept). While the owner is parked (m_away), nothing is left
-/// waiting for it: other workers unlink their exits under m_lock. Walkers (dumps, the deadlock report, stop) hold the
-/// shard: they take m_lock, set m_blocked and then wait for m_owner_busy to
-/// clear; the owner sets m_owner_busy around each change and, if it then
-/// finds m_blocked set, makes its change under m_lock instead. That is
-/// Dekker's handshake; its store-load order comes from an asymmetric fence
-/// (membarrier, paid by the rare walker) where the kernel has one, else
-/// from a fence on the owner's side (see owner_enter in scheduler.cpp).
+/// next scheduling round or spawn (the task's block memory lives on until
+/// then; see root_base::k_kept). While the owner is parked (m_away), nothing
+/// is left waiting for it: other workers unlink their exits under m_lock.
+/// Walkers (dumps, the deadlock report, stop) hold the shard: they take
+/// m_lock, set m_blocked and then wait for m_owner_busy to clear; the owner
+/// sets m_owner_busy around each change and, if it then finds m_blocked
+/// set, makes its change under m_lock instead. That is Dekker's handshake;
+/// its store-load order comes from an asymmetric fence (membarrier, paid
+/// by the rare walker) where the kernel has one, else from a fence on the
+/// owner's side (lib/sched/asym_fence.hpp).
 ///
 /// The shard for other threads (the last) is changed under m_lock only.
 ///
