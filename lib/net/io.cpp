@@ -16,6 +16,18 @@
 // resumes the task once it finished (poll_done). Cancellation takes the
 // operation out of the slot.
 //
+// Reading on io_uring (where the kernel has multishot receive, 6.0): a
+// stream's recv_queue keeps one multishot receive in the kernel that
+// selects buffers from the ring's provided-buffer group. A completion's
+// bytes are copied into the waiting read's buffer (the rest, or all of them
+// when nobody waits, into the queue) and the provided buffer goes back to
+// the kernel at once, on the ring's worker; so a read finds bytes that came
+// early without a system call, a stream waiting to read holds no buffer of
+// its own in the kernel, and a keep-alive connection costs no submission
+// per request. Cancelling a waiting read takes it out of the queue; the
+// multishot stays. A read into 64 KiB or more on a stream that never read
+// through the queue goes straight into its buffer instead (one submission).
+//
 // Accepting on io_uring (where the kernel has multishot accept, 5.19): the
 // listener's accept_queue keeps one multishot accept in the kernel while
 // tasks want connections; each completion hands its descriptor to the
@@ -28,7 +40,7 @@
 //
 // Invariants: between await_suspend and finish, the operation holds a
 // reference on its socket_state (m_sock stays valid, the descriptor stays
-// open). m_polled is set before the hook is registered and never changes
+// open), and a read or write holds its bit of socket_state::m_busy. m_polled is set before the hook is registered and never changes
 // during the wait, so withdraw knows which backend holds the operation.
 
 #include <weft/detail/io_wait.hpp>
@@ -43,7 +55,9 @@
 #include <system_error>
 #include <utility>
 
+#include <algorithm>
 #include <deque>
+#include <vector>
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -88,35 +102,52 @@ int direction(io_wait::kind k) noexcept
 /// Connections an accept_queue takes ahead before it stops accepting.
 constexpr std::size_t k_accept_ahead = 32;
 
+/// Bytes a multishot receive takes ahead of the reader before it stops.
+constexpr std::size_t k_read_ahead = 64 * 1024;
+
+/// A read into a buffer at least this big, on a stream that never read
+/// through the receive queue, goes straight into the reader's buffer (one
+/// submission): bulk transfers gain nothing from 4 KiB provided buffers
+/// and a copy.
+constexpr std::size_t k_direct_read = 64 * 1024;
+
 #if defined(WEFT_HAVE_URING)
-/// Multishot accept needs Linux 5.19; WEFT_URING_MULTISHOT=0 turns it off
-/// (each accept is then one submission).
+/// Is the running kernel at least major.minor? WEFT_URING_MULTISHOT=0
+/// answers no (each accept and receive is then one submission).
+bool multishot_kernel(unsigned want_major, unsigned want_minor) noexcept
+{
+    if (const char* e = std::getenv("WEFT_URING_MULTISHOT"); e && std::strcmp(e, "0") == 0)
+        return false;
+    utsname u{};
+    if (::uname(&u) != 0)
+        return false;
+    unsigned major = 0, minor = 0;
+    if (std::sscanf(u.release, "%u.%u", &major, &minor) != 2)
+        return false;
+    return major > want_major || (major == want_major && minor >= want_minor);
+}
+
+/// Multishot accept needs Linux 5.19.
 bool multishot_accept_enabled() noexcept
 {
-    static const bool enabled = [] {
-        if (const char* e = std::getenv("WEFT_URING_MULTISHOT"); e && std::strcmp(e, "0") == 0)
-            return false;
-        utsname u{};
-        if (::uname(&u) != 0)
-            return false;
-        unsigned major = 0, minor = 0;
-        if (std::sscanf(u.release, "%u.%u", &major, &minor) != 2)
-            return false;
-        return major > 5 || (major == 5 && minor >= 19);
-    }();
+    static const bool enabled = multishot_kernel(5, 19);
+    return enabled;
+}
+
+/// Multishot receive with provided buffers needs Linux 6.0.
+bool multishot_recv_enabled() noexcept
+{
+    static const bool enabled = multishot_kernel(6, 0);
     return enabled;
 }
 #endif
 
 } // namespace
 
-struct accept_queue : io_completion {
-    explicit accept_queue(socket_state* s) noexcept : m_sock(s) {}
-    ~accept_queue()
-    {
-        for (int fd : m_fds)
-            ::close(fd);
-    }
+/// What the accept and receive queues share: one multishot submission on
+/// the ring of m_owner and the tasks that wait for what it brings.
+struct multishot_queue : io_completion {
+    explicit multishot_queue(socket_state* s) noexcept : m_sock(s) {}
 
     socket_state* const m_sock;
     spinlock m_lock;
@@ -125,9 +156,20 @@ struct accept_queue : io_completion {
     bool m_closed = false;
     /// Counted as an idle multishot by m_owner (armed, nobody waiting).
     bool m_idle_counted = false;
-    /// An error completion no waiting accept took: the next accept reports
-    /// it (EMFILE and the like), as a single accept would have.
+    /// An error completion no waiting operation took: the next one reports
+    /// it (EMFILE, ECONNRESET and the like), as a single submission would
+    /// have.
     int m_error = 0;
+};
+
+struct accept_queue : multishot_queue {
+    using multishot_queue::multishot_queue;
+    ~accept_queue()
+    {
+        for (int fd : m_fds)
+            ::close(fd);
+    }
+
     std::deque<int> m_fds;
     io_wait* m_first = nullptr;
     io_wait* m_last = nullptr;
@@ -135,17 +177,39 @@ struct accept_queue : io_completion {
     io_wait* m_poll_owner = nullptr;
 };
 
-accept_queue* socket_state::accepts()
+struct recv_queue : multishot_queue {
+    using multishot_queue::multishot_queue;
+
+    bool m_eof = false;
+    std::size_t m_head = 0;
+    std::vector<char> m_data;
+    io_wait* m_waiter = nullptr;
+};
+
+namespace {
+
+// A socket's queue, made the first time it is asked for (under the
+// socket's m_poll_lock; read without a lock once set).
+template <class Queue>
+Queue* queue_of(socket_state* s, std::atomic<Queue*>& slot)
 {
-    if (accept_queue* q = m_accepts.load(std::memory_order_acquire))
+    if (Queue* q = slot.load(std::memory_order_acquire))
         return q;
-    spin_guard g(m_poll_lock);
-    if (accept_queue* q = m_accepts.load(std::memory_order_relaxed))
+    spin_guard g(s->m_poll_lock);
+    if (Queue* q = slot.load(std::memory_order_relaxed))
         return q;
-    auto q = new accept_queue(this);
-    m_accepts.store(q, std::memory_order_release);
+    auto q = new Queue(s);
+    slot.store(q, std::memory_order_release);
     return q;
 }
+
+} // namespace
+
+recv_queue* socket_state::recvs() { return queue_of(this, m_recvs); }
+
+void destroy_recv_queue(recv_queue* q) noexcept { delete q; }
+
+accept_queue* socket_state::accepts() { return queue_of(this, m_accepts); }
 
 void destroy_accept_queue(accept_queue* q) noexcept { delete q; }
 
@@ -240,16 +304,19 @@ struct io_wait_access {
     // Under q->m_lock, after any change to m_armed or the waiters: keeps
     // the ring's count of multishots nobody waits on right (deadlock
     // detection must not take them for pending work).
-    static void update_idle([[maybe_unused]] accept_queue* q) noexcept
+    static void set_idle([[maybe_unused]] multishot_queue* q,
+                         [[maybe_unused]] bool waited_on) noexcept
     {
 #if defined(WEFT_HAVE_URING)
-        const bool idle = q->m_armed && !q->m_first;
+        const bool idle = q->m_armed && !waited_on;
         if (idle == q->m_idle_counted)
             return;
         q->m_idle_counted = idle;
         static_cast<uring_reactor*>(q->m_owner)->count_idle_multishot(idle ? 1 : -1);
 #endif
     }
+    static void update_idle(accept_queue* q) noexcept { set_idle(q, q->m_first != nullptr); }
+    static void update_idle(recv_queue* q) noexcept { set_idle(q, q->m_waiter != nullptr); }
 
     static io_wait* pop_waiter(accept_queue* q) noexcept
     {
@@ -385,6 +452,16 @@ struct io_wait_access {
     // The frame of w goes while it waits (runtime shutdown).
     static void leave_queue(io_wait* w) noexcept
     {
+        if (w->m_kind == io_wait::kind::recv) {
+            recv_queue* q = w->m_sock->m_recvs.load(std::memory_order_acquire);
+            spin_guard g(q->m_lock);
+            if (q->m_waiter == w) {
+                q->m_waiter = nullptr;
+                w->m_queued = false;
+                update_idle(q);
+            }
+            return;
+        }
         accept_queue* q = w->m_sock->m_accepts.load(std::memory_order_acquire);
         spin_guard g(q->m_lock);
         if (w->m_queued) {
@@ -483,18 +560,28 @@ struct io_wait_access {
 #if defined(WEFT_HAVE_URING)
     // ---- multishot accept (io_uring)
 
-    // Under q->m_lock, on ur's worker: puts a multishot accept in the
-    // kernel. It is submitted with the worker's next turn of I/O.
-    static void arm(accept_queue* q, uring_reactor* ur) noexcept
+    // Under q->m_lock, on ur's worker: the queue's multishot starts (again)
+    // on ur. Returns the SQE to prepare and track; it is submitted with the
+    // worker's next turn of I/O.
+    static io_uring_sqe* begin_multishot(multishot_queue* q, uring_reactor* ur,
+                                         void (*complete)(io_completion*) noexcept,
+                                         void (*quiesced)(io_completion*) noexcept) noexcept
     {
         if (!q->m_armed)
             q->m_sock->acquire(); // held until the final completion
         q->m_armed = true;
         q->m_stopping = false;
         q->m_owner = ur;
-        q->io_completion::m_complete = &accept_done;
-        q->m_quiesced = &accept_quiesced;
-        io_uring_sqe* sqe = ur->sqe();
+        q->m_complete = complete;
+        q->m_quiesced = quiesced;
+        return ur->sqe();
+    }
+
+    // Under q->m_lock, on ur's worker: puts a multishot accept in the
+    // kernel.
+    static void arm(accept_queue* q, uring_reactor* ur) noexcept
+    {
+        io_uring_sqe* sqe = begin_multishot(q, ur, &accept_done, &accept_quiesced);
         io_uring_prep_multishot_accept(sqe, q->m_sock->m_fd, nullptr, nullptr,
                                        SOCK_NONBLOCK | SOCK_CLOEXEC);
         ur->track(sqe, q);
@@ -611,6 +698,235 @@ struct io_wait_access {
 
 #endif
 
+    // ---- the stream's receive queue (see recv_queue in socket.hpp)
+
+    // Under q->m_lock: the waiting read, taken out of the queue.
+    static io_wait* take_reader(recv_queue* q) noexcept
+    {
+        io_wait* w = q->m_waiter;
+        if (w) {
+            q->m_waiter = nullptr;
+            w->m_queued = false;
+        }
+        return w;
+    }
+
+    // Under q->m_lock, once every byte kept was taken: a buffer grown by a
+    // burst goes, a small one stays for the next.
+    static void drop_data(recv_queue* q) noexcept
+    {
+        q->m_head = 0;
+        q->m_data.clear();
+        if (q->m_data.capacity() > 16 * 1024)
+            std::vector<char>().swap(q->m_data);
+    }
+
+    // Under q->m_lock: what a read gets without waiting. True (and w's
+    // result set) if it need not wait: bytes kept, the end of the stream,
+    // an error, the stream closed, or another read in progress.
+    static bool recv_ready(recv_queue* q, io_wait* w) noexcept
+    {
+        if (q->m_closed || w->m_sock->m_closed.load(std::memory_order_acquire)) {
+            w->m_result = k_closed;
+            return true;
+        }
+        if (q->m_waiter) {
+            w->m_result = k_concurrent;
+            return true;
+        }
+        if (q->m_head < q->m_data.size()) {
+            const std::size_t n = std::min(w->m_len, q->m_data.size() - q->m_head);
+            std::memcpy(w->m_buf, q->m_data.data() + q->m_head, n);
+            q->m_head += n;
+            if (q->m_head == q->m_data.size())
+                drop_data(q);
+            w->m_result = static_cast<std::int64_t>(n);
+            return true;
+        }
+        if (q->m_error) {
+            w->m_result = -std::exchange(q->m_error, 0);
+            return true;
+        }
+        if (q->m_eof || w->m_len == 0) {
+            w->m_result = 0;
+            return true;
+        }
+        return false;
+    }
+
+    static void close_recvs(recv_queue* q) noexcept
+    {
+        io_wait* woken;
+        {
+            spin_guard g(q->m_lock);
+            q->m_closed = true;
+            drop_data(q);
+            q->m_error = 0;
+            woken = take_reader(q);
+            if (woken)
+                woken->m_result = k_closed;
+            if (q->m_owner)
+                update_idle(q);
+        }
+        if (woken)
+            wake_waiter(woken->m_task);
+    }
+
+#if defined(WEFT_HAVE_URING)
+    // Under q->m_lock, on ur's worker: puts a multishot receive selecting
+    // from ur's provided buffers in the kernel.
+    static void arm_recv(recv_queue* q, uring_reactor* ur) noexcept
+    {
+        io_uring_sqe* sqe = begin_multishot(q, ur, &recv_done, &recv_quiesced);
+        io_uring_prep_recv_multishot(sqe, q->m_sock->m_fd, nullptr, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = uring_reactor::k_recv_group;
+        ur->track(sqe, q);
+    }
+
+    // A read through the receive queue. ur: the calling worker's ring
+    // (nullptr on a worker without one). Sets `handled` false, with the
+    // wait not begun, when the read has to go the other way: nothing is
+    // armed or kept and this worker cannot arm a multishot receive.
+    static bool suspend_recv(io_wait* w, task_header* t, uring_reactor* ur, recv_queue* q,
+                             bool& handled)
+    {
+        if (!hook_begin(w->m_hook, t, w, &withdraw_recv)) {
+            w->m_result = k_canceled;
+            return false;
+        }
+        // Read before queueing: once queued, an unregistered wait may be
+        // completed and its frame freed by the ring's worker.
+        const bool registered = w->m_hook.registered();
+        {
+            spin_guard g(q->m_lock);
+            if (recv_ready(q, w))
+                return false;
+            if (hook_cancelled(w->m_hook)) {
+                w->m_result = k_canceled;
+                return false;
+            }
+            if (!q->m_armed) {
+                if (!ur || !ur->recv_buffers()) {
+                    handled = false;
+                    return false;
+                }
+                arm_recv(q, ur);
+            }
+            w->m_queued = true;
+            q->m_waiter = w;
+            update_idle(q);
+        }
+        return registered ? hook_suspend(w->m_hook) : true;
+    }
+
+    // One completion of the multishot receive, on its ring's worker: bytes
+    // in one provided buffer, the end of the stream, or the error that
+    // ended it.
+    static void recv_done(io_completion* c) noexcept
+    {
+        auto q = static_cast<recv_queue*>(c);
+        auto ur = static_cast<uring_reactor*>(q->m_owner);
+        const std::uint32_t flags = c->m_cqe_flags;
+        const bool more = (flags & IORING_CQE_F_MORE) != 0;
+        const bool buffered = (flags & IORING_CQE_F_BUFFER) != 0;
+        int res = c->m_res;
+        if (res > 0 && !buffered)
+            res = -EIO; // bytes without a buffer: the kernel broke its word
+        io_wait* woken = nullptr;
+        bool drop_ref = false;
+        {
+            spin_guard g(q->m_lock);
+            const bool closed = q->m_closed || q->m_sock->m_closed.load(std::memory_order_acquire);
+            if (res > 0 && !closed) {
+                const char* data = ur->recv_buffer(flags);
+                const auto n = static_cast<std::size_t>(res);
+                std::size_t taken = 0;
+                if (io_wait* w = take_reader(q)) {
+                    taken = std::min(n, w->m_len);
+                    std::memcpy(w->m_buf, data, taken);
+                    w->m_result = static_cast<std::int64_t>(taken);
+                    woken = w;
+                }
+                q->m_data.insert(q->m_data.end(), data + taken, data + n);
+                if (more && !q->m_stopping && q->m_data.size() - q->m_head >= k_read_ahead) {
+                    // Nobody reads: leave the rest in the socket buffer.
+                    q->m_stopping = true;
+                    ur->cancel_now(q);
+                }
+            } else if (res == 0) {
+                q->m_eof = true;
+                if (io_wait* w = take_reader(q)) {
+                    w->m_result = 0;
+                    woken = w;
+                }
+            } else if (res < 0 && res != -ECANCELED && res != -ENOBUFS && !closed) {
+                if (io_wait* w = take_reader(q)) {
+                    w->m_result = res;
+                    woken = w;
+                } else {
+                    q->m_error = -res;
+                }
+            }
+            if (!more) {
+                // Over (cancelled, out of buffers, end, error): its
+                // reference goes; a read still waiting arms a new one,
+                // since the buffers handed back meanwhile are free again.
+                q->m_armed = false;
+                drop_ref = true;
+                if (q->m_waiter) {
+                    if (closed) {
+                        woken = take_reader(q);
+                        woken->m_result = k_closed;
+                    } else {
+                        arm_recv(q, ur);
+                    }
+                }
+            }
+            update_idle(q);
+        }
+        if (buffered)
+            ur->recycle(flags);
+        if (woken)
+            wake_waiter(woken->m_task);
+        if (drop_ref)
+            q->m_sock->release(); // may free q
+    }
+
+    // A completion that arrives while the ring shuts down: no task runs any
+    // more; keep nothing.
+    static void recv_quiesced(io_completion* c) noexcept
+    {
+        auto q = static_cast<recv_queue*>(c);
+        if (c->m_cqe_flags & IORING_CQE_F_BUFFER)
+            static_cast<uring_reactor*>(q->m_owner)->recycle(c->m_cqe_flags);
+        if (c->m_cqe_flags & IORING_CQE_F_MORE)
+            return;
+        {
+            spin_guard g(q->m_lock);
+            q->m_armed = false;
+            update_idle(q);
+        }
+        q->m_sock->release(); // may free q
+    }
+
+    // The canceller's side of a read waiting in the queue: the multishot
+    // stays; bytes that arrive later are the next read's.
+    static void withdraw_recv(wait_hook* h) noexcept
+    {
+        auto w = static_cast<io_wait*>(h->m_op);
+        recv_queue* q = w->m_sock->m_recvs.load(std::memory_order_acquire);
+        {
+            spin_guard g(q->m_lock);
+            if (q->m_waiter != w)
+                return;
+            take_reader(q);
+            update_idle(q);
+        }
+        cancel_wait(w, h);
+    }
+#endif
+
     // The non-blocking system call; false if it would block.
     static bool attempt(poll_waiter* p) noexcept
     {
@@ -720,8 +1036,35 @@ struct io_wait_access {
         w->m_task = t;
         w->m_sock->acquire();
         w->m_held = true;
+        if (w->m_kind == io_wait::kind::recv || w->m_kind == io_wait::kind::send_all) {
+            // One read and one write at a time (see tcp_stream).
+            const auto bit = static_cast<std::uint8_t>(1u << direction(w->m_kind));
+            if (w->m_sock->m_busy.fetch_or(bit, std::memory_order_acquire) & bit) {
+                w->m_result = k_concurrent;
+                return false;
+            }
+            w->m_busy = bit;
+        }
         reactor* r = current_reactor();
 #if defined(WEFT_HAVE_URING)
+        if (w->m_kind == io_wait::kind::recv) {
+            // Through the receive queue where the stream reads that way
+            // already, or where this worker's ring can start it.
+            auto ur = r && r->kind() == reactor_kind::io_uring ? static_cast<uring_reactor*>(r)
+                                                               : nullptr;
+            recv_queue* q = w->m_sock->m_recvs.load(std::memory_order_acquire);
+            if (!q && ur && w->m_len < k_direct_read && multishot_recv_enabled() &&
+                ur->recv_buffers())
+                q = w->m_sock->recvs();
+            if (q) {
+                bool handled = true;
+                const bool suspended = suspend_recv(w, t, ur, q, handled);
+                if (handled)
+                    return suspended;
+                // Begun again below, with the other way's withdraw.
+                hook_end(w->m_hook);
+            }
+        }
         if (r && r->kind() == reactor_kind::io_uring) {
             // A send usually fits in the socket buffer: one system call now
             // costs less than a trip through the ring and a suspension.
@@ -789,6 +1132,16 @@ struct io_wait_access {
         }
     }
 
+    // The operation is over: another of its kind may start.
+    static void leave_busy(io_wait* w) noexcept
+    {
+        if (w->m_busy) {
+            w->m_sock->m_busy.fetch_and(static_cast<std::uint8_t>(~w->m_busy),
+                                        std::memory_order_release);
+            w->m_busy = 0;
+        }
+    }
+
     static std::int64_t finish(io_wait* w)
     {
         if (w->m_polled && w->m_kind == io_wait::kind::accept)
@@ -796,6 +1149,7 @@ struct io_wait_access {
         const bool canceled = hook_end(w->m_hook);
         const std::int64_t r = w->m_result;
         bool closed = false;
+        leave_busy(w);
         if (w->m_held) {
             w->m_held = false;
             closed = w->m_sock->m_closed.load(std::memory_order_acquire);
@@ -838,11 +1192,14 @@ io_wait::~io_wait()
     if (m_queued || (m_polled && m_kind == kind::accept))
         io_wait_access::leave_queue(this);
     hook_end(m_hook);
+    io_wait_access::leave_busy(this);
     if (m_held)
         m_sock->release();
 }
 
 void close_accept_queue(accept_queue* q) noexcept { io_wait_access::close_queue(q); }
+
+void close_recv_queue(recv_queue* q) noexcept { io_wait_access::close_recvs(q); }
 
 bool io_wait::await_suspend(std::coroutine_handle<> h) { return io_wait_access::suspend(this, h); }
 

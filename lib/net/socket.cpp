@@ -27,6 +27,8 @@ void socket_state::release() noexcept
         net_poller::instance().remove(d);
     if (accept_queue* q = m_accepts.load(std::memory_order_acquire))
         destroy_accept_queue(q);
+    if (recv_queue* q = m_recvs.load(std::memory_order_acquire))
+        destroy_recv_queue(q);
     ::close(m_fd);
     delete this;
 }
@@ -41,6 +43,8 @@ bool socket_state::close() noexcept
     ::shutdown(m_fd, SHUT_RDWR);
     if (accept_queue* q = m_accepts.load(std::memory_order_acquire))
         close_accept_queue(q);
+    if (recv_queue* q = m_recvs.load(std::memory_order_acquire))
+        close_recv_queue(q);
     return true;
 }
 

@@ -14,6 +14,7 @@ namespace weft::detail {
 
 struct poll_desc;
 struct accept_queue;
+struct recv_queue;
 
 /// A socket and its registration with the net poller.
 ///
@@ -27,7 +28,8 @@ struct accept_queue;
 ///   m_poll is set once, under m_poll_lock, the first time an operation
 ///   waits on the epoll path; read without the lock after that.
 ///   m_accepts likewise, the first time a listener accepts on io_uring with
-///   multishot accept; freed with the state.
+///   multishot accept; freed with the state. m_recvs likewise, the first
+///   time a stream reads through a multishot receive.
 struct socket_state {
     explicit socket_state(int fd) noexcept : m_fd(fd) {}
 
@@ -36,6 +38,11 @@ struct socket_state {
     std::atomic<bool> m_closed{false};
     std::atomic<poll_desc*> m_poll{nullptr};
     std::atomic<accept_queue*> m_accepts{nullptr};
+    std::atomic<recv_queue*> m_recvs{nullptr};
+    /// Bit 1: a read, bit 2: a write is in progress (from its suspension
+    /// to its finish), so that a second one of the same kind is refused,
+    /// whichever way it would wait.
+    std::atomic<std::uint8_t> m_busy{0};
     spinlock m_poll_lock;
 
     void acquire() noexcept { m_refs.fetch_add(1, std::memory_order_relaxed); }
@@ -46,6 +53,8 @@ struct socket_state {
     poll_desc* poll();
     /// The listener's accept queue, made on first use. Throws std::bad_alloc.
     accept_queue* accepts();
+    /// The stream's receive queue, made on first use. Throws std::bad_alloc.
+    recv_queue* recvs();
 };
 
 /// Connections a listener's multishot accept (io_uring) took ahead of the
@@ -71,6 +80,31 @@ void destroy_accept_queue(accept_queue* q) noexcept;
 /// The listener is being closed: closes the queued descriptors and ends the
 /// waiting accepts with net::closed.
 void close_accept_queue(accept_queue* q) noexcept;
+
+/// Bytes a stream's multishot receive (io_uring, provided buffers) took
+/// ahead of its reader: one submission whose completions each bring the
+/// bytes of one kernel-chosen buffer, copied straight into the waiting
+/// read's buffer or kept here for the next read, so the provided buffer
+/// goes back to the kernel at once. Defined with the I/O code (io.cpp).
+///
+/// Invariants (m_lock guards the fields below it):
+///   m_armed: a multishot receive is in the kernel, on the ring of m_owner;
+///   its completions run on that ring's worker. While armed, the queue
+///   holds a reference on m_sock, dropped with the final completion.
+///   m_data[m_head..]: bytes received that no read took yet. At
+///   k_read_ahead bytes the multishot is cancelled (m_stopping) and further
+///   bytes wait in the kernel's socket buffer (TCP flow control) until a
+///   read finds the queue empty and arms it again.
+///   m_waiter: the read waiting (at most one: a second is refused); there
+///   is one only while the queue is armed and holds no bytes.
+///   m_eof / m_error: the stream ended / an error ended the multishot; a
+///   read reports them once the bytes before them are taken (m_error once).
+///   m_closed: the stream was closed: no bytes are kept any more.
+struct recv_queue;
+void destroy_recv_queue(recv_queue* q) noexcept;
+/// The stream is being closed: drops the bytes kept and ends the waiting
+/// read with net::closed.
+void close_recv_queue(recv_queue* q) noexcept;
 
 /// A parsed address: what bind/connect take.
 struct socket_address {

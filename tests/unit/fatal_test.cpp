@@ -278,3 +278,24 @@ TEST_CASE("a listener that accepted before is not pending work for deadlock dete
     CHECK(r.exit_code == 2);
     CHECK(r.err.find(k_message) != std::string::npos);
 }
+
+TEST_CASE("a stream that read before is not pending work for deadlock detection")
+{
+    const auto r = run_in_child([] {
+        weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+            auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+            auto acc = weft::go([&l]() -> weft::task<weft::net::tcp_stream> { co_return co_await l.accept(); });
+            auto c = co_await weft::net::dial(l.local_address());
+            auto s = co_await acc;
+            co_await c.write_all(std::string_view("x"));
+            char b[1];
+            (void)co_await s.read_some(std::span<char>(b));
+            // Nobody reads any more (the stream may still be receiving
+            // ahead); every task is blocked for good.
+            auto ch = weft::make_chan<int>();
+            (void)co_await ch.recv();
+        });
+    });
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(k_message) != std::string::npos);
+}

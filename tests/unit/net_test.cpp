@@ -498,3 +498,225 @@ TEST_CASE("a cancelled accept loses no connection")
         }
     });
 }
+
+// ---- receiving ahead (io_uring multishot receive with provided buffers;
+// one receive per read on the other paths: the same behaviour either way)
+
+namespace {
+
+// Byte i of a test stream: a pattern that shows loss, duplication and
+// reordering.
+char pattern(std::size_t i) { return static_cast<char>('a' + (i * 7 + i / 251) % 26); }
+
+std::string pattern_text(std::size_t n)
+{
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i)
+        s[i] = pattern(i);
+    return s;
+}
+
+struct stream_pair {
+    weft::net::tcp_stream client;
+    weft::net::tcp_stream server;
+};
+
+weft::task<stream_pair> connected_pair(weft::net::tcp_listener& l)
+{
+    auto acc = weft::go([&l]() -> weft::task<weft::net::tcp_stream> { co_return co_await l.accept(); });
+    stream_pair p;
+    p.client = co_await weft::net::dial(l.local_address());
+    p.server = co_await acc;
+    co_return p;
+}
+
+} // namespace
+
+TEST_CASE("bytes sent while nobody reads arrive whole and in order, whatever the read sizes")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        auto [c, s] = co_await connected_pair(l);
+        // Start reading once, so the stream reads ahead from then on.
+        co_await c.write_all(std::string_view("!"));
+        char one[1];
+        REQUIRE(co_await s.read_some(std::span<char>(one)) == 1);
+        // More than the stream takes ahead (64 KiB) and than the socket
+        // buffers hold: the writer waits for the reader.
+        const std::size_t total = 1 << 20;
+        const std::string sent = pattern_text(total);
+        auto writer = weft::go([&c, &sent]() -> weft::task<> { co_await c.write_all(sent); });
+        co_await weft::sleep_for(50ms);
+        std::string got;
+        got.reserve(total);
+        // Tiny reads, odd sizes, then large ones.
+        std::vector<char> buf(65536);
+        std::size_t step = 0;
+        while (got.size() < total) {
+            const std::size_t want = got.size() < 20000 ? 1 + step % 13 : 1 + (step * 4099) % 65536;
+            ++step;
+            std::size_t n = co_await s.read_some(std::span<char>(buf.data(), want));
+            REQUIRE(n > 0);
+            REQUIRE(n <= want);
+            got.append(buf.data(), n);
+        }
+        co_await writer;
+        CHECK(got == sent);
+        c.shutdown_write();
+        CHECK(co_await s.read_some(std::span<char>(buf)) == 0);
+        CHECK(co_await s.read_some(std::span<char>(buf)) == 0);
+    });
+}
+
+TEST_CASE("a read that is cancelled loses no bytes")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        auto [c, s] = co_await connected_pair(l);
+        std::string got;
+        for (int round = 0; round < 200; ++round) {
+            auto [ctx, cancel] = weft::with_cancel(weft::background());
+            auto rd = weft::go(ctx, [&s]() -> weft::task<std::string> {
+                char b[8];
+                try {
+                    std::size_t n = co_await s.read_some(std::span<char>(b));
+                    co_return std::string(b, n);
+                } catch (const weft::canceled_error&) {
+                    co_return std::string();
+                }
+            });
+            // The cancel races with the byte: the read gets it, or a later
+            // read does.
+            if (round % 3 != 0)
+                co_await weft::this_task::yield();
+            co_await c.write_all(std::string(1, pattern(static_cast<std::size_t>(round))));
+            cancel();
+            got += co_await rd;
+        }
+        c.shutdown_write();
+        char b[64];
+        for (;;) {
+            std::size_t n = co_await s.read_some(std::span<char>(b));
+            if (n == 0)
+                break;
+            got.append(b, n);
+        }
+        CHECK(got == pattern_text(200));
+    });
+}
+
+TEST_CASE("a second read while one is in progress is refused, and the first goes on")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        auto [c, s] = co_await connected_pair(l);
+        auto first = weft::go([&s]() -> weft::task<std::string> {
+            char b[16];
+            std::size_t n = co_await s.read_some(std::span<char>(b));
+            co_return std::string(b, n);
+        });
+        co_await weft::sleep_for(20ms);
+        char b[16];
+        CHECK_THROWS_AS((void)co_await s.read_some(std::span<char>(b)), std::logic_error);
+        co_await c.write_all(std::string_view("hello"));
+        CHECK(co_await first == "hello");
+    });
+}
+
+TEST_CASE("many streams receiving at once each get their bytes")
+{
+    // More streams than a ring has provided buffers (256), all sent to in
+    // one burst: some receives find no buffer and start again.
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        constexpr int n = 320;
+        constexpr std::size_t size = 3000;
+        std::vector<weft::net::tcp_stream> clients;
+        std::vector<weft::join_handle<std::string>> readers;
+        weft::wait_group started;
+        for (int i = 0; i < n; ++i) {
+            auto [c, s] = co_await connected_pair(l);
+            started.add(1);
+            readers.push_back(weft::go(
+                [&started](weft::net::tcp_stream s) -> weft::task<std::string> {
+                    std::string got;
+                    char b[1000];
+                    std::size_t k = co_await s.read_some(std::span<char>(b, 1));
+                    got.append(b, k);
+                    started.done();
+                    for (;;) {
+                        k = co_await s.read_some(std::span<char>(b));
+                        if (k == 0)
+                            co_return got;
+                        got.append(b, k);
+                    }
+                },
+                std::move(s)));
+            co_await c.write_all(std::string_view("<"));
+            clients.push_back(std::move(c));
+        }
+        co_await started.wait();
+        co_await weft::sleep_for(10ms); // every reader is waiting again
+        const std::string body = pattern_text(size);
+        for (auto& c : clients)
+            co_await c.write_all(body);
+        for (auto& c : clients)
+            c.shutdown_write();
+        for (auto& r : readers)
+            CHECK(co_await r == "<" + body);
+    });
+}
+
+TEST_CASE("a large read after small ones, and large reads alone, get every byte")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        const std::size_t total = 3 << 20;
+        const std::string sent = pattern_text(total);
+        for (bool small_first : {true, false}) {
+            auto [c, s] = co_await connected_pair(l);
+            auto writer = weft::go([&c, &sent]() -> weft::task<> {
+                co_await c.write_all(sent);
+                c.shutdown_write();
+            });
+            std::string got;
+            std::vector<char> buf(256 * 1024);
+            if (small_first) {
+                std::size_t n = co_await s.read_some(std::span<char>(buf.data(), 100));
+                got.append(buf.data(), n);
+            }
+            for (;;) {
+                std::size_t n = co_await s.read_some(std::span<char>(buf));
+                if (n == 0)
+                    break;
+                got.append(buf.data(), n);
+            }
+            co_await writer;
+            CHECK(got.size() == total);
+            CHECK(got == sent);
+        }
+    });
+}
+
+TEST_CASE("closing a stream drops what it received ahead and ends reads with net::closed")
+{
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
+        auto [c, s] = co_await connected_pair(l);
+        char b[4];
+        co_await c.write_all(std::string_view("0123456789"));
+        CHECK(co_await s.read_some(std::span<char>(b)) > 0);
+        co_await weft::sleep_for(10ms); // the rest arrives, unread
+        s.close();
+        CHECK_THROWS_AS((void)co_await s.read_some(std::span<char>(b)), weft::net::closed);
+        // The peer sees the connection end.
+        char pb[16];
+        bool ended = false;
+        try {
+            ended = co_await c.read_some(std::span<char>(pb)) == 0;
+        } catch (const std::system_error& e) {
+            ended = e.code().value() == ECONNRESET;
+        }
+        CHECK(ended);
+    });
+}

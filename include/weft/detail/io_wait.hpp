@@ -97,7 +97,8 @@ private:
     bool m_held = false;       // holds a reference on m_sock
     bool m_connecting = false; // connect() was called (epoll path)
     bool m_uring_poll = false; // a readiness poll stands in for it (io_uring)
-    bool m_queued = false;     // waits in the listener's accept_queue
+    bool m_queued = false;     // waits in the listener's accept_queue or the stream's recv_queue
+    std::uint8_t m_busy = 0;   // its bit of socket_state::m_busy, while it holds it
 };
 
 } // namespace weft::detail

@@ -15,6 +15,12 @@
 // Multishot submissions (io_completion::m_quiesced set) get each completion
 // handed over at once, as it is reaped, and are cancelled with cancel_now.
 //
+// Provided buffers: m_buf_ring lists the buffers the kernel may pick for a
+// multishot receive. A completion names its buffer; the handler copies the
+// bytes out and recycles it before the next completion is handled, so the
+// buffers in use at any time are those of the completions of one reap; a
+// receive that finds none ends with ENOBUFS and is armed again.
+//
 // Cancellation (io_completion::m_state): cancel() sets k_cancel_wanted and,
 // unless the current submission already completed, k_cancel_queued, and
 // pushes the operation on m_cancels. The owner's reap sets k_completed and
@@ -30,6 +36,7 @@
 #include <ctime>
 
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 namespace weft::detail {
@@ -62,8 +69,57 @@ uring_reactor::uring_reactor(io_uring ring, int event_fd) noexcept
 
 uring_reactor::~uring_reactor()
 {
+    // Exiting the ring unregisters the buffer ring; the kernel is done
+    // with the buffers then (quiesce ended every receive).
     io_uring_queue_exit(&m_ring);
     ::close(m_event_fd);
+    if (m_buf_ring)
+        ::munmap(m_buf_ring, m_buf_map_len);
+}
+
+bool uring_reactor::setup_recv_buffers() noexcept
+{
+    // One anonymous mapping: the ring of buffer descriptors (page-aligned,
+    // as the kernel wants), then the buffers.
+    const std::size_t ring_len = k_recv_buffers * sizeof(io_uring_buf);
+    const std::size_t len = ring_len + std::size_t{k_recv_buffers} * k_recv_buffer_size;
+    void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        m_buf_state = -1;
+        return false;
+    }
+    auto br = static_cast<io_uring_buf_ring*>(p);
+    io_uring_buf_reg reg;
+    std::memset(&reg, 0, sizeof reg);
+    reg.ring_addr = reinterpret_cast<std::uintptr_t>(br);
+    reg.ring_entries = k_recv_buffers;
+    reg.bgid = k_recv_group;
+    if (io_uring_register_buf_ring(&m_ring, &reg, 0) != 0) {
+        ::munmap(p, len);
+        m_buf_state = -1;
+        return false;
+    }
+    io_uring_buf_ring_init(br);
+    m_buf_ring = br;
+    m_bufs = static_cast<char*>(p) + ring_len;
+    m_buf_map_len = len;
+    const int mask = io_uring_buf_ring_mask(k_recv_buffers);
+    for (unsigned i = 0; i < k_recv_buffers; ++i)
+        io_uring_buf_ring_add(br, m_bufs + std::size_t{i} * k_recv_buffer_size,
+                              k_recv_buffer_size, static_cast<unsigned short>(i), mask,
+                              static_cast<int>(i));
+    io_uring_buf_ring_advance(br, static_cast<int>(k_recv_buffers));
+    m_buf_state = 1;
+    return true;
+}
+
+void uring_reactor::recycle(std::uint32_t cqe_flags) noexcept
+{
+    const unsigned id = buffer_id(cqe_flags);
+    io_uring_buf_ring_add(m_buf_ring, m_bufs + std::size_t{id} * k_recv_buffer_size,
+                          k_recv_buffer_size, static_cast<unsigned short>(id),
+                          io_uring_buf_ring_mask(k_recv_buffers), 0);
+    io_uring_buf_ring_advance(m_buf_ring, 1);
 }
 
 void uring_reactor::wait(std::int64_t deadline) noexcept

@@ -38,8 +38,12 @@ public:
     }
     std::size_t pending_io() const noexcept override
     {
+        // An operation on the cancel list may have completed already (its
+        // CQE reaped, so no longer in flight) and is handed back with the
+        // next drain: it still wakes a task.
         return m_inflight.load(std::memory_order_relaxed) -
-               m_idle_multishot.load(std::memory_order_relaxed);
+               m_idle_multishot.load(std::memory_order_relaxed) +
+               (m_cancels.load(std::memory_order_acquire) != nullptr ? 1 : 0);
     }
     /// A multishot submission of this ring that no task waits on (an accept
     /// queue taking connections ahead) starts (+1) or stops (-1) being one:
@@ -81,10 +85,39 @@ public:
     /// result if it finished first.
     void cancel(io_completion* c) noexcept;
 
+    // ---- provided buffers (a buffer ring, Linux 5.19) for multishot
+    // receives: the kernel picks a buffer as data arrives, so a connection
+    // waiting to read holds none. Owner thread only.
+
+    static constexpr unsigned k_recv_buffers = 256; // a power of two
+    static constexpr unsigned k_recv_buffer_size = 4096;
+    /// The buffer group multishot receives select from.
+    static constexpr unsigned short k_recv_group = 1;
+
+    /// Registers the buffer ring on first use; false if the kernel refused
+    /// it (receives then go without, one submission each).
+    bool recv_buffers() noexcept
+    {
+        return m_buf_state > 0 || (m_buf_state == 0 && setup_recv_buffers());
+    }
+    /// The buffer a completion names (IORING_CQE_F_BUFFER set).
+    const char* recv_buffer(std::uint32_t cqe_flags) const noexcept
+    {
+        return m_bufs + buffer_id(cqe_flags) * std::size_t{k_recv_buffer_size};
+    }
+    static unsigned buffer_id(std::uint32_t cqe_flags) noexcept
+    {
+        return cqe_flags >> IORING_CQE_BUFFER_SHIFT;
+    }
+    /// Hands the buffer of a completion back to the kernel once its bytes
+    /// were copied out.
+    void recycle(std::uint32_t cqe_flags) noexcept;
+
 private:
     void reap() noexcept;
     void drain_cancels() noexcept;
     void queue_read() noexcept;
+    bool setup_recv_buffers() noexcept;
 
     io_uring m_ring;
     int m_event_fd;
@@ -97,6 +130,12 @@ private:
     // Cancel requests from any thread, a Treiber stack through
     // io_completion::m_cancel_next; the owner takes it whole.
     std::atomic<io_completion*> m_cancels{nullptr};
+    // The buffer ring and its buffers, one mapping; m_buf_state: 0 not
+    // tried yet, 1 registered, -1 refused.
+    io_uring_buf_ring* m_buf_ring = nullptr;
+    char* m_bufs = nullptr;
+    std::size_t m_buf_map_len = 0;
+    int m_buf_state = 0;
 };
 
 } // namespace weft::detail
