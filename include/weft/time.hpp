@@ -116,6 +116,8 @@ inline sleep_operation sleep_until(clock::time_point t) noexcept
     return sleep_operation(when, when <= detail::now_ns());
 }
 
+class timer;
+
 namespace detail {
 
 struct timer_core;
@@ -157,6 +159,7 @@ recv_chan<clock::time_point> timer_channel(timer_core* c);
 bool timer_stop(timer_core* c) noexcept;
 bool timer_reset(timer_core* c, clock::duration d);
 void ticker_reset(timer_core* c, clock::duration d);
+bool timer_reset_at(timer& t, std::int64_t deadline);
 
 } // namespace detail
 
@@ -200,9 +203,16 @@ public:
     explicit timer(detail::timer_core* c) noexcept : m_core(c) {}
 
 private:
+    friend bool detail::timer_reset_at(timer&, std::int64_t);
     void release() noexcept;
     detail::timer_core* m_core = nullptr;
 };
+
+namespace detail {
+/// reset() for an absolute deadline (now_ns() nanoseconds), which reads no
+/// clock: for code that keeps deadlines and has read the clock already.
+bool timer_reset_at(timer& t, std::int64_t deadline);
+} // namespace detail
 
 /// A channel that receives, once, the time d from now when it has passed.
 /// [time.After]

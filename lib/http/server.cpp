@@ -550,15 +550,19 @@ void conn::ensure_space(std::size_t want)
     m_moved = true;
 }
 
-task<std::size_t> conn::read_more(std::int64_t deadline_ns)
+task<std::size_t> conn::read_more(std::int64_t& deadline, std::int64_t timeout_ns)
 {
     ensure_space(4096);
+    // One clock reading per wait: it starts the deadline if need be and
+    // arms the timer for it.
     const auto now = weft::detail::now_ns();
-    if (deadline_ns <= now) {
+    if (!deadline)
+        deadline = now + timeout_ns;
+    if (deadline <= now) {
         m_timed_out->store(true);
         throw canceled_error(make_error_code(errc::deadline_exceeded));
     }
-    m_deadline.reset(std::chrono::nanoseconds(deadline_ns - now));
+    weft::detail::timer_reset_at(m_deadline, deadline);
     std::size_t n;
     {
         context_swap swap(m_task, m_read_ctx.node());
@@ -715,6 +719,8 @@ task<> conn::serve()
 {
     server::impl& srv = *m_srv;
     const server_options& o = srv.m_opts;
+    const std::int64_t idle_ns = std::chrono::nanoseconds(o.idle_timeout).count();
+    const std::int64_t head_ns = std::chrono::nanoseconds(o.read_header_timeout).count();
     http::detail::parse_limits limits;
     limits.max_head_bytes = o.max_header_bytes;
     http::detail::request_head head;
@@ -749,27 +755,20 @@ task<> conn::serve()
                 m_state.store(k_idle, std::memory_order_seq_cst);
                 if (srv.m_shutdown.load(std::memory_order_seq_cst))
                     co_return;
-                std::size_t n = co_await read_more(weft::detail::now_ns() +
-                                                   std::chrono::nanoseconds(o.idle_timeout).count());
-                if (n == 0)
+                std::int64_t idle_deadline = 0;
+                if (co_await read_more(idle_deadline, idle_ns) == 0)
                     co_return;
                 m_state.store(k_reading, std::memory_order_relaxed);
                 m_partial = true;
-                head_deadline = weft::detail::now_ns() +
-                                std::chrono::nanoseconds(o.read_header_timeout).count();
+                // The head's deadline starts with its first wait, if it
+                // needs one (most heads arrive whole).
             } else {
-                if (!head_deadline)
-                    head_deadline = weft::detail::now_ns() +
-                                    std::chrono::nanoseconds(o.read_header_timeout).count();
                 m_partial = true;
-                if (co_await read_more(head_deadline) == 0)
+                if (co_await read_more(head_deadline, head_ns) == 0)
                     co_return;
             }
         }
         m_state.store(k_active, std::memory_order_relaxed);
-        if (!head_deadline)
-            head_deadline = weft::detail::now_ns() +
-                            std::chrono::nanoseconds(o.read_header_timeout).count();
 
         // 2. The body.
         const std::size_t head_len = pr.consumed;
@@ -787,7 +786,7 @@ task<> conn::serve()
             }
             while (m_end - m_start < want) {
                 ensure_space(want - (m_end - m_start));
-                if (co_await read_more(head_deadline) == 0)
+                if (co_await read_more(head_deadline, head_ns) == 0)
                     co_return;
             }
             consumed = want;
@@ -813,7 +812,7 @@ task<> conn::serve()
                 }
                 if (r.done)
                     break;
-                if (m_start + pos == m_end && co_await read_more(head_deadline) == 0)
+                if (m_start + pos == m_end && co_await read_more(head_deadline, head_ns) == 0)
                     co_return;
             }
             consumed = pos;

@@ -70,7 +70,9 @@ struct conn {
 
     task<> run();
     task<> serve();
-    task<std::size_t> read_more(std::int64_t deadline_ns);
+    /// Reads more into the buffer before `deadline` (weft::detail::now_ns
+    /// nanoseconds); a zero deadline is set to now + timeout_ns first.
+    task<std::size_t> read_more(std::int64_t& deadline, std::int64_t timeout_ns);
     task<> send_out();
     task<> reply_error(int status);
     task<> flush(response_writer& w);

@@ -253,6 +253,17 @@ bool timer_reset(timer_core* c, clock::duration d)
     return was;
 }
 
+bool timer_reset_at(timer& t, std::int64_t deadline)
+{
+    timer_core* c = t.m_core;
+    if (!c)
+        throw std::logic_error("weft::timer: reset of a moved-from timer");
+    spin_guard g(c->m_lock);
+    bool was = c->disarm_locked();
+    c->arm_locked(deadline);
+    return was;
+}
+
 void ticker_reset(timer_core* c, clock::duration d)
 {
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();

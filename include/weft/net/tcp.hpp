@@ -47,9 +47,10 @@ public:
 /// handle closes the socket. Move-only.
 ///
 /// Thread safety: one read_some and one write_all may be in progress at
-///   once (from different tasks); close() may be called from any task at any
-///   time and ends both with net::closed. Other members are not to be called
-///   concurrently with each other.
+///   once (from different tasks); a second read (or write) while one is in
+///   progress throws std::logic_error. close() may be called from any task
+///   at any time and ends both with net::closed. Other members are not to
+///   be called concurrently with each other.
 /// Resumption: a task waiting in read_some/write_all resumes on a worker of
 ///   the pool (with io_uring, the one whose ring completed the operation).
 /// Cancellation: the operations obey the task's context: a cancelled task's
@@ -58,6 +59,16 @@ public:
 ///   cancellation took effect returns its bytes.
 /// Errors: std::system_error with the errno (ECONNRESET, EPIPE, ...).
 /// Lifetime: the buffer of an operation must outlive its co_await.
+/// Receiving ahead (io_uring, Linux 6.0 and later): from its first read on
+///   (into a buffer under 64 KiB), a stream keeps one multishot receive in
+///   the kernel that fills buffers of its worker's ring as bytes arrive;
+///   they are copied into the waiting read's buffer, or kept (up to 64 KiB,
+///   then TCP flow control holds the rest in the kernel) for the next read,
+///   which then returns without a system call. A stream waiting to read
+///   holds no buffer in the kernel. Cancelling a waiting read loses no
+///   bytes; close() drops what was kept. WEFT_URING_MULTISHOT=0 turns this
+///   off (one submission per read); a stream whose reads all use 64 KiB or
+///   more reads straight into them.
 class tcp_stream {
 public:
     tcp_stream() noexcept = default;
