@@ -149,7 +149,7 @@ public:
         m_suspended = false;
         if (WEFT_UNLIKELY(detail::hook_end(m_hook)))
             detail::throw_canceled();
-        return std::move(m_value);
+        return detail::take_received(m_value);
     }
 
     /// The channel this operation receives from (nullptr: nil).

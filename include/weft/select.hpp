@@ -5,6 +5,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <iterator>
+#include <new>
 #include <optional>
 #include <tuple>
 #include <type_traits>
@@ -66,7 +67,7 @@ public:
     }
     result_type result(bool, chan_waiter&) noexcept(std::is_nothrow_move_constructible_v<T>)
     {
-        return std::move(m_value);
+        return take_received(m_value);
     }
 
 private:
@@ -206,25 +207,48 @@ public:
     WEFT_AWAIT_SUSPEND bool await_suspend(std::coroutine_handle<> h)
     {
         std::array<std::uint8_t, N> order;
-        detail::random_order(order.data(), N);
         detail::task_header* wake = nullptr;
 
-        // Fast path: poll each case alone under its own lock, in random
+        // Fast path: poll cases alone, each under its own lock, in random
         // order. A ready case found this way was ready at that instant; if
         // several are ready the first in the random order wins, so the
         // choice stays uniform. Only when none was ready are all locks taken
         // together, to poll again and enqueue atomically.
-        for (std::size_t k = 0; k < N; ++k) {
-            if (poll_alone(order[k], wake)) {
-                m_chosen = order[k];
-                if (wake)
-                    detail::wake_waiter(wake);
+        if constexpr (k_defaults == 0 && N <= 64) {
+            // Without a default case, a case whose channel cannot be ready
+            // (by a lock-free look, see recv_may_complete) is left to the
+            // pass under all the locks, which looks at it again anyway. So
+            // the random order runs over the cases that look ready only:
+            // one is picked uniformly among them, then the next among the
+            // rest. With a single candidate there is nothing to draw (and
+            // no branch on a random number to mispredict).
+            std::uint64_t ready = ready_hints(std::make_index_sequence<N>{});
+            while (ready) {
+                const auto k = pick_uniform(ready);
+                if (poll_alone(k, wake)) {
+                    m_chosen = k;
+                    if (wake)
+                        detail::wake_waiter(wake);
+                    return false;
+                }
+                ready &= ~(std::uint64_t{1} << k);
+            }
+        } else {
+            // With a default case this pass decides, so no hint: every case
+            // is polled under its lock.
+            detail::random_order(order.data(), N);
+            for (std::size_t k = 0; k < N; ++k) {
+                if (poll_alone(order[k], wake)) {
+                    m_chosen = order[k];
+                    if (wake)
+                        detail::wake_waiter(wake);
+                    return false;
+                }
+            }
+            if constexpr (k_defaults != 0) {
+                m_chosen = default_index();
                 return false;
             }
-        }
-        if constexpr (k_defaults != 0) {
-            m_chosen = default_index();
-            return false;
         }
 
         detail::task_header* self = detail::require_task("select");
@@ -235,6 +259,8 @@ public:
             return false;
         }
 
+        if constexpr (k_defaults == 0 && N <= 64)
+            detail::random_order(order.data(), N);
         collect_locks(std::make_index_sequence<N>{});
         detail::lock_all(m_locks.data(), m_nlocks);
         try {
@@ -357,19 +383,40 @@ private:
         bool done = false;
         auto one = [&](auto& c) {
             if (auto l = c.lock()) {
-                // Skip the lock of a case that cannot be ready: the pass
-                // under all the locks looks at it again anyway. Not with a
-                // default case, where this pass decides (the hint reads
-                // several fields at different instants).
-                if constexpr (k_defaults == 0 && requires { c.may_complete(); })
-                    if (!c.may_complete())
-                        return;
                 detail::spin_guard g(*l);
                 done = c.poll(wake);
             }
         };
         ((k == I ? one(std::get<I>(m_cases)) : void()), ...);
         return done;
+    }
+    /// Bit k: case k has a channel that may be ready now (a lock-free look
+    /// that may be stale either way; a case without such a look counts).
+    template <std::size_t... I>
+    std::uint64_t ready_hints(std::index_sequence<I...>) noexcept
+    {
+        std::uint64_t mask = 0;
+        auto one = [&](auto& c, std::size_t k) {
+            if (!c.lock())
+                return;
+            if constexpr (requires { c.may_complete(); })
+                if (!c.may_complete())
+                    return;
+            mask |= std::uint64_t{1} << k;
+        };
+        (one(std::get<I>(m_cases), I), ...);
+        return mask;
+    }
+    /// One of the set bits of mask (nonzero), each as likely as the others.
+    static std::size_t pick_uniform(std::uint64_t mask) noexcept
+    {
+        if ((mask & (mask - 1)) == 0)
+            return static_cast<std::size_t>(__builtin_ctzll(mask));
+        const auto count = static_cast<std::uint64_t>(__builtin_popcountll(mask));
+        auto skip = ((detail::fast_random64() & 0xffffffff) * count) >> 32;
+        for (; skip; --skip)
+            mask &= mask - 1;
+        return static_cast<std::size_t>(__builtin_ctzll(mask));
     }
 
     bool poll_case(std::size_t k, detail::task_header*& wake)
@@ -391,11 +438,10 @@ private:
         auto one = [&](auto& c, std::size_t k) {
             if (!c.lock())
                 return;
-            auto& w = m_waiters[k];
+            auto& w = *::new (&m_waiters[k].w) detail::chan_waiter{};
             w.m_task = self;
             w.m_sel = &m_sel;
             w.m_case = static_cast<std::uint32_t>(k);
-            w.m_ok = false;
             c.enqueue(w);
         };
         (one(std::get<I>(m_cases), I), ...);
@@ -443,7 +489,7 @@ private:
     void unlink_all(std::size_t winner, std::array<bool, N>& reap, std::index_sequence<I...>) noexcept
     {
         ((reap[I] = I != winner && std::get<I>(m_cases).lock() &&
-                    std::get<I>(m_cases).unlink(m_waiters[I])),
+                    std::get<I>(m_cases).unlink(m_waiters[I].w)),
          ...);
     }
     template <std::size_t... I>
@@ -455,19 +501,31 @@ private:
     template <std::size_t... I>
     result_type make_result(bool via_waiter, std::index_sequence<I...>)
     {
-        std::optional<result_type> r;
-        ((m_chosen == I
-              ? (r.emplace(std::in_place_index<I>,
-                           std::get<I>(m_cases).result(via_waiter, m_waiters[I])),
-                 0)
-              : 0),
-         ...);
-        return std::move(*r);
+        return make_result_at<0>(via_waiter);
+    }
+    // Builds the result in place (no temporary to move from): a chain of
+    // tests of m_chosen, one per case.
+    template <std::size_t I>
+    result_type make_result_at(bool via_waiter)
+    {
+        if constexpr (I + 1 < N) {
+            if (m_chosen != I)
+                return make_result_at<I + 1>(via_waiter);
+        }
+        return result_type(std::in_place_index<I>,
+                           std::get<I>(m_cases).result(via_waiter, m_waiters[I].w));
     }
 
+    /// A waiter node, made when the select enqueues (the fast path, which
+    /// finds a case ready, never touches it).
+    union waiter_slot {
+        waiter_slot() noexcept {}
+        detail::chan_waiter w;
+    };
+
     std::tuple<Cases...> m_cases;
-    std::array<detail::chan_waiter, N> m_waiters{};
-    lock_array m_locks{};
+    std::array<waiter_slot, N> m_waiters;
+    lock_array m_locks; // set by collect_locks before any use
     std::size_t m_nlocks = 0;
     std::size_t m_chosen = N;
     detail::select_state m_sel;

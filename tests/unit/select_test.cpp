@@ -507,6 +507,35 @@ TEST_CASE("select chooses uniformly among ready send and receive cases")
     });
 }
 
+TEST_CASE("select chooses uniformly among the ready cases when others are not ready")
+{
+    weft::run([]() -> weft::task<> {
+        constexpr int rounds = 4000;
+        // Cases 1, 2 and 4 ready (values buffered), 0 and 3 empty, 5 nil.
+        std::array<weft::chan<int>, 5> chans;
+        for (auto& c : chans)
+            c = weft::make_chan<int>(rounds);
+        for (int k : {1, 2, 4})
+            for (int i = 0; i < rounds; ++i)
+                REQUIRE(chans[k].try_send(i));
+        weft::chan<int> nil;
+        std::array<int, 6> counts{};
+        for (int i = 0; i < rounds; ++i) {
+            auto r = co_await weft::select(chans[0].recv(), chans[1].recv(), chans[2].recv(),
+                                           chans[3].recv(), chans[4].recv(), nil.recv());
+            ++counts[r.index()];
+        }
+        CHECK(counts[0] == 0);
+        CHECK(counts[3] == 0);
+        CHECK(counts[5] == 0);
+        std::array<int, 3> ready{counts[1], counts[2], counts[4]};
+        CAPTURE(ready[0]);
+        CAPTURE(ready[1]);
+        CAPTURE(ready[2]);
+        CHECK(roughly_uniform(ready, rounds));
+    });
+}
+
 TEST_CASE("select_from receives from a runtime-sized list of channels")
 {
     weft::run([]() -> weft::task<> {

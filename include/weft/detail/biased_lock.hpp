@@ -48,14 +48,14 @@ extern __thread bias_record* t_bias_record __attribute__((tls_model("initial-exe
 /// Fairness: none (see spinlock).
 class biased_lock {
 public:
-    void lock() noexcept
+    WEFT_ALWAYS_INLINE void lock() noexcept
     {
         bias_record* me = t_bias_record;
         if (me && m_bias.load(std::memory_order_relaxed) == me && lock_biased(me))
             return;
         lock_slow();
     }
-    void unlock() noexcept
+    WEFT_ALWAYS_INLINE void unlock() noexcept
     {
         // A holder through the bias sees the bias (its own, or the mark of
         // a revocation that waits for it) until it has unlocked.
@@ -72,7 +72,7 @@ public:
     }
 
 private:
-    bool lock_biased(bias_record* me) noexcept
+    WEFT_ALWAYS_INLINE bool lock_biased(bias_record* me) noexcept
     {
         for (auto& slot : me->m_held) {
             if (slot.load(std::memory_order_relaxed) != nullptr)
@@ -87,7 +87,7 @@ private:
         }
         return false;
     }
-    bool unlock_biased() noexcept
+    WEFT_ALWAYS_INLINE bool unlock_biased() noexcept
     {
         if (bias_record* me = t_bias_record) {
             for (auto& slot : me->m_held) {

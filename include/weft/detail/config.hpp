@@ -22,6 +22,11 @@
 // __tls_get_addr. (libweft.so is meant to be linked, not dlopen'ed late.)
 #define WEFT_TLS thread_local __attribute__((tls_model("initial-exec")))
 
+// For the few hot paths the compiler's size heuristics keep out of line
+// although they are a handful of instructions once inlined (a channel
+// lock's biased path).
+#define WEFT_ALWAYS_INLINE __attribute__((always_inline))
+
 // Marks an await_suspend that hands the suspending coroutine to other threads
 // (a wait queue, a run queue) before it returns. Clang before 19 may inline
 // it into the coroutine and keep its locals in the coroutine frame, reading
