@@ -23,6 +23,7 @@
 
 #include <weft/detail/frame_alloc.hpp>
 
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -95,7 +96,21 @@ frame_offer_result frame_offer_end() noexcept
     o.open = false;
     o.active = o.skips != nullptr;
     o.place = nullptr;
-    return std::exchange(o.result, {});
+    // Read field by field, as take_offer and free_special wrote them a
+    // moment ago: a copy of the whole struct loads two fields at once,
+    // which the CPU cannot forward from their separate stores (it waits
+    // for them to retire, on every spawn). The signal fences keep the
+    // compiler from merging the loads.
+    frame_offer_result r;
+    r.taken = o.result.taken;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    r.taken_size = o.result.taken_size;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    r.freed = o.result.freed;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    r.first_size = o.result.first_size;
+    o.result = {};
+    return r;
 }
 
 void frame_skip_push(frame_skip& s) noexcept
