@@ -165,37 +165,41 @@ TEST_CASE("created by: the go call site for up to four arguments, from tasks and
         th.join();
         co_await weft::sleep_for(20ms);
 
-        std::ostringstream out;
-        weft::dump_tasks(out);
-        const std::string dump = out.str();
-        INFO(dump);
-        const std::string file = __FILE__;
-        // The line that names a site, or "" if none does.
-        auto creator_line = [&](int line) {
-            const auto at = dump.find(" at " + file + ':' + std::to_string(line) + '\n');
-            if (at == std::string::npos)
-                return std::string();
-            const auto start = dump.rfind('\n', at) + 1;
-            return dump.substr(start, at - start);
-        };
-        // From a task: its id, then the function that called go.
-        const std::string from_task = creator_line(four_line);
-        CHECK(from_task.starts_with("created by task "));
-        CHECK(from_task.find(" in ") != std::string::npos);
-        CHECK(from_task.find("DOCTEST_ANON_FUNC") != std::string::npos);
-        // From another thread: no creator task, only the site.
-        const std::string from_thread = creator_line(thread_line);
-        CHECK(from_thread.starts_with("created by "));
-        CHECK(!from_thread.starts_with("created by task "));
-        // Five arguments: one "created by task N" line without a site.
-        std::size_t bare = 0;
-        for (std::size_t at = 0; (at = dump.find("\ncreated by task ", at)) != std::string::npos;) {
-            const auto end = dump.find('\n', at + 1);
-            if (dump.substr(at, end - at).find(" at ") == std::string::npos)
-                ++bare;
-            at = end;
+        {
+            // INFO lives in this block: it must not span the co_awaits below,
+            // after which the task may resume on another thread.
+            std::ostringstream out;
+            weft::dump_tasks(out);
+            const std::string dump = out.str();
+            INFO(dump);
+            const std::string file = __FILE__;
+            // The line that names a site, or "" if none does.
+            auto creator_line = [&](int line) {
+                const auto at = dump.find(" at " + file + ':' + std::to_string(line) + '\n');
+                if (at == std::string::npos)
+                    return std::string();
+                const auto start = dump.rfind('\n', at) + 1;
+                return dump.substr(start, at - start);
+            };
+            // From a task: its id, then the function that called go.
+            const std::string from_task = creator_line(four_line);
+            CHECK(from_task.starts_with("created by task "));
+            CHECK(from_task.find(" in ") != std::string::npos);
+            CHECK(from_task.find("DOCTEST_ANON_FUNC") != std::string::npos);
+            // From another thread: no creator task, only the site.
+            const std::string from_thread = creator_line(thread_line);
+            CHECK(from_thread.starts_with("created by "));
+            CHECK(!from_thread.starts_with("created by task "));
+            // Five arguments: one "created by task N" line without a site.
+            std::size_t bare = 0;
+            for (std::size_t at = 0; (at = dump.find("\ncreated by task ", at)) != std::string::npos;) {
+                const auto end = dump.find('\n', at + 1);
+                if (dump.substr(at, end - at).find(" at ") == std::string::npos)
+                    ++bare;
+                at = end;
+            }
+            CHECK(bare == 1);
         }
-        CHECK(bare == 1);
         c.close();
         co_await four;
         co_await five;
