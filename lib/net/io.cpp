@@ -40,8 +40,9 @@
 //
 // Invariants: between await_suspend and finish, the operation holds a
 // reference on its socket_state (m_sock stays valid, the descriptor stays
-// open), and a read or write holds its bit of socket_state::m_busy. m_polled is set before the hook is registered and never changes
-// during the wait, so withdraw knows which backend holds the operation.
+// open), and a read or write holds its bit of socket_state::m_busy.
+// m_polled is set before the hook is registered and never changes during
+// the wait, so withdraw knows which backend holds the operation.
 
 #include <weft/detail/io_wait.hpp>
 #include <weft/net/tcp.hpp>
@@ -453,13 +454,7 @@ struct io_wait_access {
     static void leave_queue(io_wait* w) noexcept
     {
         if (w->m_kind == io_wait::kind::recv) {
-            recv_queue* q = w->m_sock->m_recvs.load(std::memory_order_acquire);
-            spin_guard g(q->m_lock);
-            if (q->m_waiter == w) {
-                q->m_waiter = nullptr;
-                w->m_queued = false;
-                update_idle(q);
-            }
+            (void)remove_reader(w);
             return;
         }
         accept_queue* q = w->m_sock->m_accepts.load(std::memory_order_acquire);
@@ -672,6 +667,19 @@ struct io_wait_access {
             q->m_sock->release(); // may free q
     }
 
+    // The final completion of q's multishot while the ring shuts down: it
+    // is disarmed, and its reference on the socket goes.
+    template <class Queue>
+    static void quiesced_end(Queue* q) noexcept
+    {
+        {
+            spin_guard g(q->m_lock);
+            q->m_armed = false;
+            update_idle(q);
+        }
+        q->m_sock->release(); // may free q
+    }
+
     // A completion that arrives while the ring shuts down: no task is to
     // run any more (the waiting ones are destroyed next and leave the queue
     // themselves); keep nothing.
@@ -680,14 +688,8 @@ struct io_wait_access {
         auto q = static_cast<accept_queue*>(c);
         if (c->m_res >= 0)
             ::close(c->m_res);
-        if (c->m_cqe_flags & IORING_CQE_F_MORE)
-            return;
-        {
-            spin_guard g(q->m_lock);
-            q->m_armed = false;
-            update_idle(q);
-        }
-        q->m_sock->release(); // may free q
+        if (!(c->m_cqe_flags & IORING_CQE_F_MORE))
+            quiesced_end(q);
     }
 
     // The canceller's side of a waiting accept.
@@ -721,17 +723,27 @@ struct io_wait_access {
             std::vector<char>().swap(q->m_data);
     }
 
+    // Takes w out of its stream's receive queue if it waits there (a
+    // cancel, or its frame going at shutdown). True if it did.
+    static bool remove_reader(io_wait* w) noexcept
+    {
+        recv_queue* q = w->m_sock->m_recvs.load(std::memory_order_acquire);
+        spin_guard g(q->m_lock);
+        if (q->m_waiter != w)
+            return false;
+        take_reader(q);
+        update_idle(q);
+        return true;
+    }
+
     // Under q->m_lock: what a read gets without waiting. True (and w's
     // result set) if it need not wait: bytes kept, the end of the stream,
-    // an error, the stream closed, or another read in progress.
+    // an error, or the stream closed. (A second read never gets here: the
+    // socket's m_busy bit refused it.)
     static bool recv_ready(recv_queue* q, io_wait* w) noexcept
     {
         if (q->m_closed || w->m_sock->m_closed.load(std::memory_order_acquire)) {
             w->m_result = k_closed;
-            return true;
-        }
-        if (q->m_waiter) {
-            w->m_result = k_concurrent;
             return true;
         }
         if (q->m_head < q->m_data.size()) {
@@ -900,14 +912,8 @@ struct io_wait_access {
         auto q = static_cast<recv_queue*>(c);
         if (c->m_cqe_flags & IORING_CQE_F_BUFFER)
             static_cast<uring_reactor*>(q->m_owner)->recycle(c->m_cqe_flags);
-        if (c->m_cqe_flags & IORING_CQE_F_MORE)
-            return;
-        {
-            spin_guard g(q->m_lock);
-            q->m_armed = false;
-            update_idle(q);
-        }
-        q->m_sock->release(); // may free q
+        if (!(c->m_cqe_flags & IORING_CQE_F_MORE))
+            quiesced_end(q);
     }
 
     // The canceller's side of a read waiting in the queue: the multishot
@@ -915,15 +921,8 @@ struct io_wait_access {
     static void withdraw_recv(wait_hook* h) noexcept
     {
         auto w = static_cast<io_wait*>(h->m_op);
-        recv_queue* q = w->m_sock->m_recvs.load(std::memory_order_acquire);
-        {
-            spin_guard g(q->m_lock);
-            if (q->m_waiter != w)
-                return;
-            take_reader(q);
-            update_idle(q);
-        }
-        cancel_wait(w, h);
+        if (remove_reader(w))
+            cancel_wait(w, h);
     }
 #endif
 

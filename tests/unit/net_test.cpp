@@ -65,6 +65,17 @@ weft::task<std::string> read_n(weft::net::tcp_stream& s, std::size_t want)
     co_return out;
 }
 
+// Whether the peer's side of s ended: end of stream or a reset.
+weft::task<bool> peer_ended(weft::net::tcp_stream& s)
+{
+    char b[16];
+    try {
+        co_return co_await s.read_some(std::span<char>(b)) == 0;
+    } catch (const std::system_error& e) {
+        co_return e.code().value() == ECONNRESET;
+    }
+}
+
 } // namespace
 
 TEST_CASE("a listener on port 0 reports the port it got")
@@ -452,16 +463,8 @@ TEST_CASE("closing a listener closes the connections it took ahead and its socke
         co_await weft::sleep_for(20ms); // let them be taken ahead, if they are
         l->close();
         // Nobody will serve them: each sees its connection end.
-        for (auto& c : waiting) {
-            char b[1];
-            bool ended = false;
-            try {
-                ended = co_await c.read_some(std::span<char>(b)) == 0;
-            } catch (const std::system_error& e) {
-                ended = e.code().value() == ECONNRESET;
-            }
-            CHECK(ended);
-        }
+        for (auto& c : waiting)
+            CHECK(co_await peer_ended(c));
         // With the handle gone, the listening socket is closed soon (not
         // kept by an operation in the kernel): its descriptor is free or
         // names another file.
@@ -710,13 +713,6 @@ TEST_CASE("closing a stream drops what it received ahead and ends reads with net
         s.close();
         CHECK_THROWS_AS((void)co_await s.read_some(std::span<char>(b)), weft::net::closed);
         // The peer sees the connection end.
-        char pb[16];
-        bool ended = false;
-        try {
-            ended = co_await c.read_some(std::span<char>(pb)) == 0;
-        } catch (const std::system_error& e) {
-            ended = e.code().value() == ECONNRESET;
-        }
-        CHECK(ended);
+        CHECK(co_await peer_ended(c));
     });
 }

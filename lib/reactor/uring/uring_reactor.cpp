@@ -103,11 +103,8 @@ bool uring_reactor::setup_recv_buffers() noexcept
     m_buf_ring = br;
     m_bufs = static_cast<char*>(p) + ring_len;
     m_buf_map_len = len;
-    const int mask = io_uring_buf_ring_mask(k_recv_buffers);
     for (unsigned i = 0; i < k_recv_buffers; ++i)
-        io_uring_buf_ring_add(br, m_bufs + std::size_t{i} * k_recv_buffer_size,
-                              k_recv_buffer_size, static_cast<unsigned short>(i), mask,
-                              static_cast<int>(i));
+        provide(i, static_cast<int>(i));
     io_uring_buf_ring_advance(br, static_cast<int>(k_recv_buffers));
     m_buf_state = 1;
     return true;
@@ -115,10 +112,7 @@ bool uring_reactor::setup_recv_buffers() noexcept
 
 void uring_reactor::recycle(std::uint32_t cqe_flags) noexcept
 {
-    const unsigned id = buffer_id(cqe_flags);
-    io_uring_buf_ring_add(m_buf_ring, m_bufs + std::size_t{id} * k_recv_buffer_size,
-                          k_recv_buffer_size, static_cast<unsigned short>(id),
-                          io_uring_buf_ring_mask(k_recv_buffers), 0);
+    provide(buffer_id(cqe_flags), 0);
     io_uring_buf_ring_advance(m_buf_ring, 1);
 }
 

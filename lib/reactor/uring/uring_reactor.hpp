@@ -103,7 +103,7 @@ public:
     /// The buffer a completion names (IORING_CQE_F_BUFFER set).
     const char* recv_buffer(std::uint32_t cqe_flags) const noexcept
     {
-        return m_bufs + buffer_id(cqe_flags) * std::size_t{k_recv_buffer_size};
+        return buffer_at(buffer_id(cqe_flags));
     }
     static unsigned buffer_id(std::uint32_t cqe_flags) noexcept
     {
@@ -118,6 +118,18 @@ private:
     void drain_cancels() noexcept;
     void queue_read() noexcept;
     bool setup_recv_buffers() noexcept;
+    char* buffer_at(unsigned id) const noexcept
+    {
+        return m_bufs + std::size_t{id} * k_recv_buffer_size;
+    }
+    /// Lists buffer `id` in the buffer ring at `offset` past its tail
+    /// (published by io_uring_buf_ring_advance).
+    void provide(unsigned id, int offset) noexcept
+    {
+        io_uring_buf_ring_add(m_buf_ring, buffer_at(id), k_recv_buffer_size,
+                              static_cast<unsigned short>(id),
+                              io_uring_buf_ring_mask(k_recv_buffers), offset);
+    }
 
     io_uring m_ring;
     int m_event_fd;
