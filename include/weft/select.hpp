@@ -187,6 +187,9 @@ class [[nodiscard]] select_operation {
     static_assert(N > 0, "weft::select needs at least one case");
     static constexpr std::size_t k_defaults = (std::size_t(Cases::is_default) + ...);
     static_assert(k_defaults <= 1, "weft::select: at most one default_case");
+    /// The first pass skips the cases that look not ready (see
+    /// await_suspend): not with a default case, where that pass decides.
+    static constexpr bool k_hinted = k_defaults == 0 && N <= 64;
 
 public:
     using result_type = std::variant<typename Cases::result_type...>;
@@ -214,7 +217,7 @@ public:
         // several are ready the first in the random order wins, so the
         // choice stays uniform. Only when none was ready are all locks taken
         // together, to poll again and enqueue atomically.
-        if constexpr (k_defaults == 0 && N <= 64) {
+        if constexpr (k_hinted) {
             // Without a default case, a case whose channel cannot be ready
             // (by a lock-free look, see recv_may_complete) is left to the
             // pass under all the locks, which looks at it again anyway. So
@@ -259,7 +262,7 @@ public:
             return false;
         }
 
-        if constexpr (k_defaults == 0 && N <= 64)
+        if constexpr (k_hinted)
             detail::random_order(order.data(), N);
         collect_locks(std::make_index_sequence<N>{});
         detail::lock_all(m_locks.data(), m_nlocks);

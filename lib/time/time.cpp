@@ -245,23 +245,24 @@ bool timer_stop(timer_core* c) noexcept
     return c->disarm_locked();
 }
 
-bool timer_reset(timer_core* c, clock::duration d)
+namespace {
+// Re-arms c for an absolute deadline; true if it was active.
+bool rearm(timer_core* c, std::int64_t deadline)
 {
-    spin_guard g(c->m_lock);
-    bool was = c->disarm_locked();
-    c->arm_locked(deadline_after(now_ns(), d));
-    return was;
-}
-
-bool timer_reset_at(timer& t, std::int64_t deadline)
-{
-    timer_core* c = t.m_core;
-    if (!c)
-        throw std::logic_error("weft::timer: reset of a moved-from timer");
     spin_guard g(c->m_lock);
     bool was = c->disarm_locked();
     c->arm_locked(deadline);
     return was;
+}
+} // namespace
+
+bool timer_reset(timer_core* c, clock::duration d) { return rearm(c, deadline_after(now_ns(), d)); }
+
+bool timer_reset_at(timer& t, std::int64_t deadline)
+{
+    if (!t.m_core)
+        throw std::logic_error("weft::timer: reset of a moved-from timer");
+    return rearm(t.m_core, deadline);
 }
 
 void ticker_reset(timer_core* c, clock::duration d)
