@@ -6,6 +6,7 @@
 
 #include <weft/errors.hpp>
 #include <weft/runtime.hpp>
+#include <weft/select.hpp>
 #include <weft/task.hpp>
 
 #include <doctest/doctest.h>
@@ -279,5 +280,70 @@ TEST_CASE("try_send and try_recv from many tasks conserve values")
                 co_return counts;
             });
         CHECK(each_exactly_once(counts));
+    }
+}
+
+TEST_CASE("a channel of empty values as a counting semaphore never admits more than its capacity")
+{
+    // Acquire by send (awaited, try_send, or a select case beside a channel
+    // that never becomes ready), release by receive (awaited or try_recv).
+    // Tasks that find the channel full wait in its queue and are handed the
+    // slot by a receive.
+    const int per = static_cast<int>(2000 * weft_test::stress_scale());
+    for (unsigned w : weft_test::worker_counts) {
+        CAPTURE(w);
+        struct outcome {
+            int most = 0;
+            int entries = 0;
+            std::size_t left = 1;
+        };
+        const auto r = weft::run(weft::runtime_options{.workers = w}, [per]() -> weft::task<outcome> {
+            constexpr std::size_t slots = 3;
+            constexpr int tasks = 8;
+            auto sem = weft::make_chan<std::monostate>(slots);
+            auto never = weft::make_chan<int>();
+            std::atomic<int> inside{0};
+            std::atomic<int> most{0};
+            std::atomic<int> entries{0};
+            std::vector<weft::join_handle<>> hs;
+            for (int t = 0; t < tasks; ++t)
+                hs.push_back(weft::go([&, t]() -> weft::task<> {
+                    for (int i = 0; i < per; ++i) {
+                        switch ((t + i) % 3) {
+                        case 0:
+                            co_await sem.send(std::monostate{});
+                            break;
+                        case 1:
+                            while (!sem.try_send(std::monostate{}))
+                                co_await weft::this_task::yield();
+                            break;
+                        default:
+                            co_await weft::select(sem.send(std::monostate{}), never.recv());
+                            break;
+                        }
+                        const int now = inside.fetch_add(1) + 1;
+                        int seen = most.load();
+                        while (now > seen && !most.compare_exchange_weak(seen, now)) {
+                        }
+                        entries.fetch_add(1);
+                        if (i % 4 == 0)
+                            co_await weft::this_task::yield();
+                        inside.fetch_sub(1);
+                        if ((t + i) % 2 == 0) {
+                            static_cast<void>(co_await sem.recv());
+                        } else {
+                            while (!sem.try_recv())
+                                co_await weft::this_task::yield();
+                        }
+                    }
+                }));
+            for (auto& h : hs)
+                co_await h;
+            co_return outcome{most.load(), entries.load(), sem.size()};
+        });
+        CHECK(r.most >= 1);
+        CHECK(r.most <= 3);
+        CHECK(r.entries == 8 * per);
+        CHECK(r.left == 0);
     }
 }

@@ -516,6 +516,94 @@ TEST_CASE("chan of monostate works as a signal channel")
     });
 }
 
+TEST_CASE("a buffered channel of empty values keeps every channel rule")
+{
+    // Such a channel buffers only a count (Go's chan struct{} semaphore);
+    // waiting tasks still come first and close still drains.
+    weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
+        auto ch = weft::make_chan<std::monostate>(2);
+        CHECK(ch.try_send(std::monostate{}));
+        co_await ch.send(std::monostate{});
+        CHECK(ch.size() == 2);
+        CHECK(!ch.try_send(std::monostate{})); // full
+        CHECK(ch.try_recv().has_value());
+        CHECK((co_await ch.recv()).has_value());
+        CHECK(!ch.try_recv().has_value()); // empty
+        CHECK(ch.size() == 0);
+
+        // A receiver waiting on the empty channel gets the next send: it is
+        // not buffered behind the receiver's back.
+        std::atomic<int> got{0};
+        auto r = weft::go(
+            [&got](weft::chan<std::monostate> c) -> weft::task<> {
+                if (co_await c.recv())
+                    got.fetch_add(1);
+            },
+            ch);
+        // Let it wait (if it has not yet, the send is buffered and it takes
+        // it: the same outcome; a send buffered past a waiting receiver
+        // would leave it waiting forever).
+        co_await weft::sleep_for(std::chrono::milliseconds(20));
+        CHECK(ch.try_send(std::monostate{}));
+        co_await r;
+        CHECK(got.load() == 1);
+        CHECK(ch.size() == 0);
+
+        // A sender waiting on the full channel: a receive takes a buffered
+        // value and the sender's joins the buffer.
+        CHECK(ch.try_send(std::monostate{}));
+        CHECK(ch.try_send(std::monostate{}));
+        std::atomic<bool> sent{false};
+        auto s = weft::go(
+            [&sent](weft::chan<std::monostate> c) -> weft::task<> {
+                co_await c.send(std::monostate{});
+                sent = true;
+            },
+            ch);
+        co_await weft::sleep_for(std::chrono::milliseconds(20));
+        CHECK(!sent.load());
+        CHECK(ch.try_recv().has_value());
+        co_await s;
+        CHECK(sent.load());
+        CHECK(ch.size() == 2);
+
+        // A waiter that gives up (cancelled) leaves the channel usable.
+        {
+            auto [ctx, cancel] = weft::with_cancel(weft::background());
+            auto blocked = weft::go(ctx, [](weft::chan<std::monostate> c) -> weft::task<bool> {
+                try {
+                    co_await c.send(std::monostate{});
+                    co_return false;
+                } catch (const weft::canceled_error&) {
+                    co_return true;
+                }
+            }, ch);
+            co_await weft::sleep_for(std::chrono::milliseconds(10));
+            cancel();
+            CHECK(co_await blocked);
+        }
+        CHECK(ch.try_recv().has_value());
+        CHECK(ch.try_send(std::monostate{}));
+        CHECK(ch.size() == 2);
+
+        // Close: what is buffered drains, then nullopt; sends throw.
+        ch.close();
+        CHECK_THROWS_AS(ch.try_send(std::monostate{}), weft::closed_channel);
+        CHECK(ch.try_recv().has_value());
+        CHECK((co_await ch.recv()).has_value());
+        CHECK(!(co_await ch.recv()).has_value());
+        CHECK(!ch.try_recv().has_value());
+        CHECK(ch.closed());
+        bool threw = false;
+        try {
+            co_await ch.send(std::monostate{});
+        } catch (const weft::closed_channel&) {
+            threw = true;
+        }
+        CHECK(threw);
+    });
+}
+
 TEST_CASE("send_chan and recv_chan views operate on the underlying channel")
 {
     weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {

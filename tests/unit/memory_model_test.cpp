@@ -295,6 +295,44 @@ TEST_CASE("data written before a semaphore release is visible after the acquire"
     CHECK(ok);
 }
 
+TEST_CASE("a buffered channel of empty values used as a mutex orders the critical sections")
+{
+    // Go's memory model: the k-th receive on a channel of capacity C happens
+    // before the (k+C)-th send completes. With C = 1, send locks and receive
+    // unlocks.
+    const bool ok =
+        weft::run(weft::runtime_options{.workers = k_workers}, []() -> weft::task<bool> {
+            auto sem = weft::make_chan<std::monostate>(1);
+            payload p; // guarded by sem
+            fill(p, 0);
+            int turns = 0;
+            std::vector<weft::join_handle<bool>> hs;
+            for (int t = 0; t < 8; ++t)
+                hs.push_back(weft::go([&, t]() -> weft::task<bool> {
+                    bool consistent = true;
+                    for (int i = 0; i < 200; ++i) {
+                        if (t % 2 == 0 || !sem.try_send(std::monostate{}))
+                            co_await sem.send(std::monostate{});
+                        consistent = consistent && matches(p, turns);
+                        ++turns;
+                        fill(p, turns);
+                        if (t % 3 == 0)
+                            consistent = (co_await sem.recv()).has_value() && consistent;
+                        else
+                            consistent = sem.try_recv().has_value() && consistent;
+                        if (i % 16 == 0)
+                            co_await weft::this_task::yield();
+                    }
+                    co_return consistent;
+                }));
+            bool all = true;
+            for (auto& h : hs)
+                all = (co_await h) && all;
+            co_return all && turns == 8 * 200 && sem.size() == 0;
+        });
+    CHECK(ok);
+}
+
 TEST_CASE("data written before go is visible in the task, and the task's writes after join")
 {
     const int bad = weft::run(weft::runtime_options{.workers = k_workers}, []() -> weft::task<int> {
