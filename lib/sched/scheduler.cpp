@@ -123,18 +123,23 @@ constexpr int k_park_spins = 256;
 // A spinlock waiter's nap: the kernel's wake-up latency makes it longer
 // anyway; what matters is that the holder's thread runs alone meanwhile.
 constexpr long k_nap_ns = 5'000;
+// How long a thief waits to see whether a worker with a runnext task is
+// still making progress (see worker::steal).
+constexpr long k_runnext_grace_ns = 20'000;
 // How long before a timer deadline the watcher stops sleeping and spins:
 // about the kernel's wake-up latency on virtual machines.
 constexpr std::int64_t k_timer_spin_ns = 60'000;
 
+void nap_for(long ns) noexcept
+{
+    timespec ts{0, ns};
+    ::nanosleep(&ts, nullptr);
+}
+
 } // namespace
 
 void os_yield() noexcept { ::sched_yield(); }
-void os_nap() noexcept
-{
-    timespec ts{0, k_nap_ns};
-    ::nanosleep(&ts, nullptr);
-}
+void os_nap() noexcept { nap_for(k_nap_ns); }
 
 std::atomic<std::uint32_t> g_coarse_ms{0};
 
@@ -339,16 +344,20 @@ void worker::put_runnext(task_header* t) noexcept
     // readied task itself usually runs on this worker as soon as the waker
     // suspends. Idle siblings that are searching anyway may still take it
     // (steal), so a long-running waker cannot strand it.
-    //
+    if (auto old = swap_runnext(t))
+        push_back(old, true);
+}
+
+task_header* worker::swap_runnext(task_header* t) noexcept
+{
     // Only this worker fills the slot and thieves only empty it, so an
     // empty slot stays empty until this store: no read-modify-write needed
-    // (the common case: the waker took the slot's last task to run).
+    // (the common case: the running task was the slot's last one).
     if (!m_runnext.load(std::memory_order_relaxed)) {
         m_runnext.store(t, std::memory_order_release);
-        return;
+        return nullptr;
     }
-    if (auto old = m_runnext.exchange(t, std::memory_order_acq_rel))
-        push_back(old, true);
+    return m_runnext.exchange(t, std::memory_order_acq_rel);
 }
 
 task_header* worker::take_runnext() noexcept
@@ -417,13 +426,16 @@ task_header* worker::steal() noexcept
                 // ping-pong): leave the chain on its worker. The round
                 // count, not the task's address, tells: frames are
                 // recycled, so a chain's runnext takes the same few
-                // addresses over and over. The nap (a few microseconds in
-                // the kernel, like Go's usleep(3) here) keeps a searching
-                // worker from pulling the victim's cache lines every
-                // microsecond: with a 64-pause spin instead, a worker
-                // spawning a chain of tasks ran a third slower.
+                // addresses over and over. The nap (in the kernel, like
+                // Go's usleep(3) here) keeps a searching worker from
+                // pulling the victim's cache lines every microsecond: with
+                // a 64-pause spin instead, a worker spawning a chain of
+                // tasks ran a third slower. It lasts k_runnext_grace_ns:
+                // with 5 us, a victim the OS had set aside for a moment
+                // lost its chain to the thief often enough to make the
+                // chain a tenth slower (every move costs cache misses).
                 const std::uint32_t tick = v->m_tick.load(std::memory_order_relaxed);
-                os_nap();
+                nap_for(k_runnext_grace_ns);
                 if (v->m_tick.load(std::memory_order_relaxed) != tick)
                     continue;
                 if (auto t = v->steal_runnext(seen))
@@ -971,8 +983,9 @@ void scheduler::spawn(task_header* t)
             drain_exits(own, true);
         register_task(t, w->m_index);
         // Like Go's newproc: the new task runs next on this worker, and an
-        // idle sibling is woken to pick up whatever that leaves behind.
-        if (auto old = w->m_runnext.exchange(t, std::memory_order_acq_rel))
+        // idle sibling is woken to pick up whatever that leaves behind, or
+        // the new task itself if this one goes on running (fork and join).
+        if (auto old = w->swap_runnext(t))
             w->push_back(old, false);
         wakep();
     } else if (m_host) {

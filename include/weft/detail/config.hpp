@@ -20,6 +20,8 @@
 // Thread-locals of the library are reached from every resume and wake-up;
 // the initial-exec model makes each access one load instead of a call to
 // __tls_get_addr. (libweft.so is meant to be linked, not dlopen'ed late.)
+// lib/meson.build makes initial-exec the library's default as well, for the
+// thread-locals the compiler adds (guards of those with destructors).
 #define WEFT_TLS thread_local __attribute__((tls_model("initial-exec")))
 
 // For the few hot paths the compiler's size heuristics keep out of line
