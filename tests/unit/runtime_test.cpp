@@ -404,6 +404,30 @@ TEST_CASE("a task in a busy worker's next slot runs once, whoever takes it")
     });
 }
 
+TEST_CASE("a task spawned by a task that goes on running starts on another worker")
+{
+    // Fork and join: the spawner computes without suspending, so its new
+    // task, left in the spawner's next slot, runs only if an idle worker
+    // is woken and takes it from there.
+    const bool started = weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<bool> {
+        bool all = true;
+        for (int round = 0; round < 20; ++round) {
+            std::atomic<bool> ran{false};
+            auto h = weft::go([](std::atomic<bool>* ran) -> weft::task<> {
+                ran->store(true);
+                co_return;
+            }, &ran);
+            const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+            while (!ran.load() && std::chrono::steady_clock::now() < limit) {
+            }
+            all = all && ran.load();
+            co_await h;
+        }
+        co_return all;
+    });
+    CHECK(started);
+}
+
 TEST_CASE("this_task::yield lets another task on the same worker run")
 {
     weft::run(weft::runtime_options{.workers = 1}, []() -> weft::task<> {
