@@ -15,8 +15,14 @@
 //
 // Lost wake-ups: a worker going idle publishes itself (idle list, m_npidle),
 // stops spinning, issues a full fence and looks at every queue again; a
-// producer publishes its task, issues a full fence (inside wakep's seq_cst
-// loads) and looks at m_npidle / m_nspinning. One of the two sees the other.
+// producer publishes its task and then looks at m_npidle / m_nspinning
+// (wakep). A producer that issues a full fence in between (a spawn's
+// exchange into a full runnext slot, a thread outside the pool through
+// m_lock) and the idle worker cannot both miss each other. A worker that
+// publishes with plain stores (a task into its empty runnext slot or its
+// run queue) may go unseen by a sibling going idle at that instant while
+// it sees no idle sibling; so a worker parks for at most k_idle_recheck_ns
+// while another one is busy, and then looks again.
 
 #include "scheduler.hpp"
 #include "asym_fence.hpp"
@@ -126,6 +132,9 @@ constexpr long k_nap_ns = 5'000;
 // How long a thief waits to see whether a worker with a runnext task is
 // still making progress (see worker::steal).
 constexpr long k_runnext_grace_ns = 20'000;
+// How long a worker that parks while another one is busy sleeps at most
+// before it looks for work again (see scheduler::spawn).
+constexpr std::int64_t k_idle_recheck_ns = 1'000'000;
 // How long before a timer deadline the watcher stops sleeping and spins:
 // about the kernel's wake-up latency on virtual machines.
 constexpr std::int64_t k_timer_spin_ns = 60'000;
@@ -212,7 +221,7 @@ woken:
     return m_park.exchange(k_awake, std::memory_order_acq_rel) == k_notified;
 }
 
-void worker::park() noexcept
+void worker::park(std::int64_t recheck_at) noexcept
 {
     scheduler& s = *m_sched;
     std::int64_t deadline = INT64_MAX;
@@ -239,6 +248,7 @@ void worker::park() noexcept
     std::int64_t sleep_until = deadline;
     if (deadline != INT64_MAX)
         sleep_until = deadline - k_timer_spin_ns;
+    sleep_until = std::min(sleep_until, recheck_at);
     const bool notified = wait_notified(sleep_until);
     if (!notified && deadline != INT64_MAX) {
         std::int64_t now = now_ns();
@@ -344,20 +354,16 @@ void worker::put_runnext(task_header* t) noexcept
     // readied task itself usually runs on this worker as soon as the waker
     // suspends. Idle siblings that are searching anyway may still take it
     // (steal), so a long-running waker cannot strand it.
-    if (auto old = swap_runnext(t))
-        push_back(old, true);
-}
-
-task_header* worker::swap_runnext(task_header* t) noexcept
-{
+    //
     // Only this worker fills the slot and thieves only empty it, so an
     // empty slot stays empty until this store: no read-modify-write needed
-    // (the common case: the running task was the slot's last one).
+    // (the common case: the waker took the slot's last task to run).
     if (!m_runnext.load(std::memory_order_relaxed)) {
         m_runnext.store(t, std::memory_order_release);
-        return nullptr;
+        return;
     }
-    return m_runnext.exchange(t, std::memory_order_acq_rel);
+    if (auto old = m_runnext.exchange(t, std::memory_order_acq_rel))
+        push_back(old, true);
 }
 
 task_header* worker::take_runnext() noexcept
@@ -549,8 +555,14 @@ task_header* worker::find_runnable() noexcept
                    s.m_npidle.load(std::memory_order_seq_cst) == s.m_n) {
             s.check_deadlock();
         }
+        // While another worker runs, it may spawn a task this search
+        // missed without seeing this worker idle (see scheduler::spawn):
+        // look again after k_idle_recheck_ns at the latest. With every
+        // worker idle, only timers, I/O and other threads bring work, and
+        // they wake a worker.
+        const bool others_busy = s.m_npidle.load(std::memory_order_relaxed) < s.m_n;
         s.shard_away(m_index);
-        park();
+        park(others_busy ? now_ns() + k_idle_recheck_ns : INT64_MAX);
         s.shard_back(m_index);
     }
 }
@@ -985,7 +997,21 @@ void scheduler::spawn(task_header* t)
         // Like Go's newproc: the new task runs next on this worker, and an
         // idle sibling is woken to pick up whatever that leaves behind, or
         // the new task itself if this one goes on running (fork and join).
-        if (auto old = w->swap_runnext(t))
+        //
+        // An empty slot is filled with a plain store (only this worker
+        // fills it; thieves only empty it). Without the exchange's full
+        // fence before wakep's look at the idle count, a sibling going
+        // idle at this instant may miss the task while this worker misses
+        // the sibling (see the top of this file); the sibling then looks
+        // again within k_idle_recheck_ns, since this worker is busy, so a
+        // spawner that goes on running delays its task by that at most.
+        // Spawning a chain of tasks took an eighth longer with the exchange.
+        task_header* old = nullptr;
+        if (w->m_runnext.load(std::memory_order_relaxed))
+            old = w->m_runnext.exchange(t, std::memory_order_acq_rel);
+        else
+            w->m_runnext.store(t, std::memory_order_release);
+        if (old)
             w->push_back(old, false);
         wakep();
     } else if (m_host) {

@@ -133,9 +133,6 @@ struct worker {
     task_header* find_runnable() noexcept;
     task_header* steal() noexcept;
     void put_runnext(task_header* t) noexcept;
-    /// Puts t in the runnext slot and returns what it displaced (nullptr if
-    /// the slot was empty): the caller queues that.
-    task_header* swap_runnext(task_header* t) noexcept;
     task_header* take_runnext() noexcept;
     /// A thief takes `seen` from this worker's runnext slot, if still there.
     task_header* steal_runnext(task_header* seen) noexcept;
@@ -144,7 +141,8 @@ struct worker {
     void notify() noexcept;
     /// True if woken by notify().
     bool wait_notified(std::int64_t deadline) noexcept;
-    void park() noexcept;
+    /// Sleeps until notified, a timer is due, I/O completes or recheck_at.
+    void park(std::int64_t recheck_at = INT64_MAX) noexcept;
     void unpark_role() noexcept;
     /// With scheduler::m_lock held: leaves the idle list if on it.
     bool unlist_idle_locked() noexcept;
