@@ -21,8 +21,8 @@
 // m_lock) and the idle worker cannot both miss each other. A worker that
 // publishes with plain stores (a task into its empty runnext slot or its
 // run queue) may go unseen by a sibling going idle at that instant while
-// it sees no idle sibling; so a worker parks for at most k_idle_recheck_ns
-// while another one is busy, and then looks again.
+// it sees no idle sibling; so while a worker is busy, one idle worker parks
+// for at most k_idle_recheck_ns and then looks again.
 
 #include "scheduler.hpp"
 #include "asym_fence.hpp"
@@ -557,13 +557,21 @@ task_header* worker::find_runnable() noexcept
         }
         // While another worker runs, it may spawn a task this search
         // missed without seeing this worker idle (see scheduler::spawn):
-        // look again after k_idle_recheck_ns at the latest. With every
-        // worker idle, only timers, I/O and other threads bring work, and
-        // they wake a worker.
-        const bool others_busy = s.m_npidle.load(std::memory_order_relaxed) < s.m_n;
+        // one idle worker at a time (the rechecker) looks again after
+        // k_idle_recheck_ns at the latest, and takes such a task from the
+        // spawner's runnext slot (steal). One is enough: whoever it is
+        // finds the task, and a rechecker woken early for other work
+        // searches again before it parks. With every worker idle, only
+        // timers, I/O and other threads bring work, and they wake a worker.
+        bool recheck = false;
+        if (s.m_npidle.load(std::memory_order_relaxed) < s.m_n &&
+            !s.m_rechecking.load(std::memory_order_relaxed))
+            recheck = !s.m_rechecking.exchange(true, std::memory_order_relaxed);
         s.shard_away(m_index);
-        park(others_busy ? now_ns() + k_idle_recheck_ns : INT64_MAX);
+        park(recheck ? now_ns() + k_idle_recheck_ns : INT64_MAX);
         s.shard_back(m_index);
+        if (recheck)
+            s.m_rechecking.store(false, std::memory_order_relaxed);
     }
 }
 
@@ -1003,8 +1011,9 @@ void scheduler::spawn(task_header* t)
         // fence before wakep's look at the idle count, a sibling going
         // idle at this instant may miss the task while this worker misses
         // the sibling (see the top of this file); the sibling then looks
-        // again within k_idle_recheck_ns, since this worker is busy, so a
-        // spawner that goes on running delays its task by that at most.
+        // again within k_idle_recheck_ns (or another idle worker does),
+        // since this worker is busy, so a spawner that goes on running
+        // delays its task by about that at most.
         // Spawning a chain of tasks took an eighth longer with the exchange.
         task_header* old = nullptr;
         if (w->m_runnext.load(std::memory_order_relaxed))

@@ -322,6 +322,9 @@ private:
 
     alignas(cache_line) std::atomic<unsigned> m_npidle{0};
     std::atomic<unsigned> m_nspinning{0};
+    /// An idle worker sleeps with a timeout to look for missed spawns (see
+    /// find_runnable); at most one at a time.
+    std::atomic<bool> m_rechecking{false};
     std::atomic<bool> m_stopping{false};
     /// Counts down as each worker has made (or failed to make) its reactor.
     std::atomic<unsigned> m_reactors_made{0};
