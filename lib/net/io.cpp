@@ -319,6 +319,18 @@ struct io_wait_access {
     static void update_idle(accept_queue* q) noexcept { set_idle(q, q->m_first != nullptr); }
     static void update_idle(recv_queue* q) noexcept { set_idle(q, q->m_waiter != nullptr); }
 
+    /// Under q->m_lock: an error completion (res < 0) of a multishot goes
+    /// to the operation w taken from the queue, or, nobody waiting, stays
+    /// for the next one. Returns the operation to resume, if any.
+    static io_wait* hand_error(multishot_queue* q, io_wait* w, int res) noexcept
+    {
+        if (w)
+            w->m_result = res;
+        else
+            q->m_error = -res;
+        return w;
+    }
+
     static io_wait* pop_waiter(accept_queue* q) noexcept
     {
         io_wait* w = q->m_first;
@@ -641,12 +653,7 @@ struct io_wait_access {
                 }
             } else if (res != -ECANCELED && !closed) {
                 // EMFILE and the like: the oldest accept reports it.
-                if (io_wait* w = pop_waiter(q)) {
-                    w->m_result = res;
-                    woken = w;
-                } else {
-                    q->m_error = -res;
-                }
+                woken = hand_error(q, pop_waiter(q), res);
             }
             if (!more) {
                 // The multishot is over: its reference goes (a new one,
@@ -873,12 +880,7 @@ struct io_wait_access {
                     woken = w;
                 }
             } else if (res < 0 && res != -ECANCELED && res != -ENOBUFS && !closed) {
-                if (io_wait* w = take_reader(q)) {
-                    w->m_result = res;
-                    woken = w;
-                } else {
-                    q->m_error = -res;
-                }
+                woken = hand_error(q, take_reader(q), res);
             }
             if (!more) {
                 // Over (cancelled, out of buffers, end, error): its

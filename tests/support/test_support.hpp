@@ -6,6 +6,7 @@
 // returns), or use WEFT_LOCKED_CHECK, which serialises the assertion.
 #pragma once
 
+#include <weft/net/tcp.hpp>
 #include <weft/runtime.hpp>
 #include <weft/task.hpp>
 
@@ -139,6 +140,21 @@ inline weft::task<bool> eventually(std::function<bool()> pred,
         co_await weft::this_task::yield();
     }
     co_return true;
+}
+
+struct stream_pair {
+    weft::net::tcp_stream client;
+    weft::net::tcp_stream server;
+};
+
+/// Dials l and accepts the connection: both ends of one loopback stream.
+inline weft::task<stream_pair> connected_pair(weft::net::tcp_listener& l)
+{
+    auto acc = weft::go([&l]() -> weft::task<weft::net::tcp_stream> { co_return co_await l.accept(); });
+    stream_pair p;
+    p.client = co_await weft::net::dial(l.local_address());
+    p.server = co_await acc;
+    co_return p;
 }
 
 } // namespace weft_test

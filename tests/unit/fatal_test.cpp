@@ -266,9 +266,7 @@ TEST_CASE("a listener that accepted before is not pending work for deadlock dete
     const auto r = run_in_child([] {
         weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
             auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
-            auto acc = weft::go([&l]() -> weft::task<weft::net::tcp_stream> { co_return co_await l.accept(); });
-            auto c = co_await weft::net::dial(l.local_address());
-            auto s = co_await acc;
+            auto [c, s] = co_await weft_test::connected_pair(l);
             // Nobody accepts any more (the listener may still be taking
             // connections ahead); every task is blocked for good.
             auto ch = weft::make_chan<int>();
@@ -284,9 +282,7 @@ TEST_CASE("a stream that read before is not pending work for deadlock detection"
     const auto r = run_in_child([] {
         weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
             auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
-            auto acc = weft::go([&l]() -> weft::task<weft::net::tcp_stream> { co_return co_await l.accept(); });
-            auto c = co_await weft::net::dial(l.local_address());
-            auto s = co_await acc;
+            auto [c, s] = co_await weft_test::connected_pair(l);
             co_await c.write_all(std::string_view("x"));
             char b[1];
             (void)co_await s.read_some(std::span<char>(b));

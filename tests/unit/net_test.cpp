@@ -519,27 +519,13 @@ std::string pattern_text(std::size_t n)
     return s;
 }
 
-struct stream_pair {
-    weft::net::tcp_stream client;
-    weft::net::tcp_stream server;
-};
-
-weft::task<stream_pair> connected_pair(weft::net::tcp_listener& l)
-{
-    auto acc = weft::go([&l]() -> weft::task<weft::net::tcp_stream> { co_return co_await l.accept(); });
-    stream_pair p;
-    p.client = co_await weft::net::dial(l.local_address());
-    p.server = co_await acc;
-    co_return p;
-}
-
 } // namespace
 
 TEST_CASE("bytes sent while nobody reads arrive whole and in order, whatever the read sizes")
 {
     weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
         auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
-        auto [c, s] = co_await connected_pair(l);
+        auto [c, s] = co_await weft_test::connected_pair(l);
         // Start reading once, so the stream reads ahead from then on.
         co_await c.write_all(std::string_view("!"));
         char one[1];
@@ -575,7 +561,7 @@ TEST_CASE("a read that is cancelled loses no bytes")
 {
     weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
         auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
-        auto [c, s] = co_await connected_pair(l);
+        auto [c, s] = co_await weft_test::connected_pair(l);
         std::string got;
         for (int round = 0; round < 200; ++round) {
             auto [ctx, cancel] = weft::with_cancel(weft::background());
@@ -612,7 +598,7 @@ TEST_CASE("a second read while one is in progress is refused, and the first goes
 {
     weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
         auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
-        auto [c, s] = co_await connected_pair(l);
+        auto [c, s] = co_await weft_test::connected_pair(l);
         auto first = weft::go([&s]() -> weft::task<std::string> {
             char b[16];
             std::size_t n = co_await s.read_some(std::span<char>(b));
@@ -638,7 +624,7 @@ TEST_CASE("many streams receiving at once each get their bytes")
         std::vector<weft::join_handle<std::string>> readers;
         weft::wait_group started;
         for (int i = 0; i < n; ++i) {
-            auto [c, s] = co_await connected_pair(l);
+            auto [c, s] = co_await weft_test::connected_pair(l);
             started.add(1);
             readers.push_back(weft::go(
                 [&started](weft::net::tcp_stream s) -> weft::task<std::string> {
@@ -677,7 +663,7 @@ TEST_CASE("a large read after small ones, and large reads alone, get every byte"
         const std::size_t total = 3 << 20;
         const std::string sent = pattern_text(total);
         for (bool small_first : {true, false}) {
-            auto [c, s] = co_await connected_pair(l);
+            auto [c, s] = co_await weft_test::connected_pair(l);
             auto writer = weft::go([&c, &sent]() -> weft::task<> {
                 co_await c.write_all(sent);
                 c.shutdown_write();
@@ -705,7 +691,7 @@ TEST_CASE("closing a stream drops what it received ahead and ends reads with net
 {
     weft::run(weft::runtime_options{.workers = 2}, []() -> weft::task<> {
         auto l = weft::net::tcp_listener::listen("127.0.0.1:0");
-        auto [c, s] = co_await connected_pair(l);
+        auto [c, s] = co_await weft_test::connected_pair(l);
         char b[4];
         co_await c.write_all(std::string_view("0123456789"));
         CHECK(co_await s.read_some(std::span<char>(b)) > 0);
