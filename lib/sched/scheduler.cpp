@@ -354,16 +354,20 @@ void worker::put_runnext(task_header* t) noexcept
     // readied task itself usually runs on this worker as soon as the waker
     // suspends. Idle siblings that are searching anyway may still take it
     // (steal), so a long-running waker cannot strand it.
-    //
+    if (auto old = swap_runnext(t))
+        push_back(old, true);
+}
+
+task_header* worker::swap_runnext(task_header* t) noexcept
+{
     // Only this worker fills the slot and thieves only empty it, so an
     // empty slot stays empty until this store: no read-modify-write needed
-    // (the common case: the waker took the slot's last task to run).
+    // (the common case: the running task took the slot's last one).
     if (!m_runnext.load(std::memory_order_relaxed)) {
         m_runnext.store(t, std::memory_order_release);
-        return;
+        return nullptr;
     }
-    if (auto old = m_runnext.exchange(t, std::memory_order_acq_rel))
-        push_back(old, true);
+    return m_runnext.exchange(t, std::memory_order_acq_rel);
 }
 
 task_header* worker::take_runnext() noexcept
@@ -1006,21 +1010,16 @@ void scheduler::spawn(task_header* t)
         // idle sibling is woken to pick up whatever that leaves behind, or
         // the new task itself if this one goes on running (fork and join).
         //
-        // An empty slot is filled with a plain store (only this worker
-        // fills it; thieves only empty it). Without the exchange's full
-        // fence before wakep's look at the idle count, a sibling going
-        // idle at this instant may miss the task while this worker misses
-        // the sibling (see the top of this file); the sibling then looks
-        // again within k_idle_recheck_ns (or another idle worker does),
-        // since this worker is busy, so a spawner that goes on running
-        // delays its task by about that at most.
+        // An empty slot is filled with a plain store (swap_runnext).
+        // Without the exchange's full fence before wakep's look at the
+        // idle count, a sibling going idle at this instant may miss the
+        // task while this worker misses the sibling (see the top of this
+        // file); the sibling then looks again within k_idle_recheck_ns (or
+        // another idle worker does), since this worker is busy, so a
+        // spawner that goes on running delays its task by about that at
+        // most.
         // Spawning a chain of tasks took an eighth longer with the exchange.
-        task_header* old = nullptr;
-        if (w->m_runnext.load(std::memory_order_relaxed))
-            old = w->m_runnext.exchange(t, std::memory_order_acq_rel);
-        else
-            w->m_runnext.store(t, std::memory_order_release);
-        if (old)
+        if (auto old = w->swap_runnext(t))
             w->push_back(old, false);
         wakep();
     } else if (m_host) {

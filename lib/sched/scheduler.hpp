@@ -133,6 +133,9 @@ struct worker {
     task_header* find_runnable() noexcept;
     task_header* steal() noexcept;
     void put_runnext(task_header* t) noexcept;
+    /// Owner only: puts t in the runnext slot and returns what it displaced
+    /// (nullptr: the slot was empty, and no fence was issued).
+    task_header* swap_runnext(task_header* t) noexcept;
     task_header* take_runnext() noexcept;
     /// A thief takes `seen` from this worker's runnext slot, if still there.
     task_header* steal_runnext(task_header* seen) noexcept;
