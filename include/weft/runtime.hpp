@@ -114,6 +114,9 @@ struct root_base : task_header {
     /// destroy() in two steps, for a block that k_kept holds.
     void end_contents() noexcept;
     void free_block() noexcept;
+    /// What end_contents does before the block's own operation (m_ops):
+    /// report an exception nobody will see, drop the context and the hook.
+    void release_contents() noexcept;
     /// Marks the single join; throws std::logic_error on a second one.
     void claim_join();
     /// The task ended with the canceled_error of its own cancelled context:
@@ -206,6 +209,10 @@ void* root_ops(task_header* t, task_header::op o) noexcept
         break;
     case task_header::op::free:
         free_block_memory(b);
+        break;
+    case task_header::op::destroy:
+        destroy_body<R>(b);
+        discard_block(b);
         break;
     case task_header::op::body:
         return b->m_body;

@@ -73,15 +73,16 @@ struct task_promise_base : pooled_frame {
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept
         {
             task_promise_base& p = h.promise();
-            if (finished_while_starting(&p))
-                return std::noop_coroutine();
             const std::coroutine_handle<> c = p.m_continuation;
-            if (WEFT_UNLIKELY(reinterpret_cast<std::uintptr_t>(c.address()) & 1)) {
-                // A spawned task's body: its root takes over (and may
+            if (reinterpret_cast<std::uintptr_t>(c.address()) & 1) {
+                // A spawned task's body (which nobody awaits, so it is
+                // never being started): its root takes over (and may
                 // destroy this frame).
                 root_body_done(c.address());
                 return std::noop_coroutine();
             }
+            if (finished_while_starting(&p))
+                return std::noop_coroutine();
             return c;
         }
         void await_resume() const noexcept {}

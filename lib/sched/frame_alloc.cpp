@@ -36,30 +36,46 @@ namespace weft::detail {
 namespace {
 
 /// This thread's open offer and pushed skips. `active` is true while
-/// either exists: the one flag frame_alloc and frame_free test.
+/// either exists: the one flag frame_alloc and frame_free test. The
+/// result's fields are kept apart (not as a frame_offer_result) so that
+/// frame_offer_end loads each from the store that wrote it: a load of two
+/// fields at once cannot be forwarded from their separate stores, and
+/// waits for them to retire, on every spawn.
 struct offer_state {
     bool active = false;
     bool open = false;
     bool prefix_mode = false;
+    bool freed = false;
+    std::uint16_t first_size = 0;
+    std::uint32_t taken_size = 0;
+    /// The place offered (place mode) or nullptr.
     char* place = nullptr;
-    std::size_t cap = 0;
-    std::size_t prefix = 0;
-    frame_offer_result result;
+    /// The place's size (place mode) or the prefix (prefix mode).
+    std::size_t room = 0;
+    void* taken = nullptr;
     frame_skip* skips = nullptr;
 };
 
 WEFT_TLS offer_state t_offer;
 
-void open_offer(bool prefix_mode, char* place, std::size_t cap, std::size_t prefix) noexcept
+void open_offer(bool prefix_mode, char* place, std::size_t room) noexcept
 {
     auto& o = t_offer;
-    o.open = true;
     o.active = true;
+    o.open = true;
     o.prefix_mode = prefix_mode;
+    o.freed = false;
+    o.first_size = 0;
+    o.taken_size = 0;
     o.place = place;
-    o.cap = cap;
-    o.prefix = prefix;
-    o.result = {};
+    o.room = room;
+    o.taken = nullptr;
+}
+
+void note_first_size(offer_state& o, std::size_t n) noexcept
+{
+    if (o.first_size == 0)
+        o.first_size = static_cast<std::uint16_t>(n < 0xffff ? n : 0xffff);
 }
 
 /// frame_free's slow path: true if p is not to be freed here.
@@ -72,44 +88,29 @@ bool free_special(void* p) noexcept
             return true;
         }
     }
-    if (o.open && p == o.result.taken && !o.result.freed) {
-        o.result.freed = true;
+    if (o.open && p == o.taken && !o.freed) {
+        o.freed = true;
         return true;
     }
     return false;
 }
 
-void* take_offer(std::size_t n);
-
 } // namespace
 
-void frame_offer_place(void* p, std::size_t cap) noexcept
-{
-    open_offer(false, static_cast<char*>(p), cap, 0);
-}
+void frame_offer_place(void* p, std::size_t cap) noexcept { open_offer(false, static_cast<char*>(p), cap); }
 
-void frame_offer_prefix(std::size_t prefix) noexcept { open_offer(true, nullptr, 0, prefix); }
+void frame_offer_prefix(std::size_t prefix) noexcept { open_offer(true, nullptr, prefix); }
 
 frame_offer_result frame_offer_end() noexcept
 {
     auto& o = t_offer;
     o.open = false;
     o.active = o.skips != nullptr;
-    o.place = nullptr;
-    // Read field by field, as take_offer and free_special wrote them a
-    // moment ago: a copy of the whole struct loads two fields at once,
-    // which the CPU cannot forward from their separate stores (it waits
-    // for them to retire, on every spawn). The signal fences keep the
-    // compiler from merging the loads.
     frame_offer_result r;
-    r.taken = o.result.taken;
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    r.taken_size = o.result.taken_size;
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    r.freed = o.result.freed;
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    r.first_size = o.result.first_size;
-    o.result = {};
+    r.taken = o.taken;
+    r.taken_size = o.taken_size;
+    r.first_size = o.first_size;
+    r.freed = o.freed;
     return r;
 }
 
@@ -130,20 +131,10 @@ void frame_skip_pop(frame_skip& s) noexcept
 
 #if defined(WEFT_ASAN) || defined(WEFT_NO_FRAME_POOL)
 
-namespace {
-void* take_offer(std::size_t n)
-{
-    auto& o = t_offer;
-    if (o.result.first_size == 0)
-        o.result.first_size = n;
-    return nullptr;
-}
-} // namespace
-
 void* frame_alloc(std::size_t n)
 {
     if (WEFT_UNLIKELY(t_offer.open))
-        static_cast<void>(take_offer(n));
+        note_first_size(t_offer, n);
     return ::operator new(n);
 }
 
@@ -177,13 +168,18 @@ struct central_list {
 
 central_list g_central[k_classes];
 
+/// Set once the thread's cache_release is registered (register_cache).
+WEFT_TLS bool t_cache_registered = false;
+void register_cache() noexcept;
+
 struct thread_cache {
     free_block* head[k_classes] = {};
     std::size_t count[k_classes] = {};
     char* bump = nullptr;
     char* bump_end = nullptr;
 
-    ~thread_cache()
+    /// Gives every cached block back to the central lists (thread exit).
+    void release_all() noexcept
     {
         for (std::size_t c = 0; c < k_classes; ++c) {
             if (!head[c])
@@ -214,8 +210,10 @@ struct thread_cache {
         return p;
     }
 
-    void* refill(std::size_t c)
+    [[gnu::noinline]] void* refill(std::size_t c)
     {
+        if (!t_cache_registered)
+            register_cache();
         auto& cl = g_central[c];
         {
             std::lock_guard lk(cl.lock);
@@ -238,7 +236,7 @@ struct thread_cache {
         return carve((c + 1) * k_granule);
     }
 
-    void spill(std::size_t c)
+    [[gnu::noinline]] void spill(std::size_t c)
     {
         // Give back the older half of the list.
         std::size_t keep = count[c] / 2;
@@ -262,11 +260,26 @@ struct thread_cache {
     }
 };
 
+// t_cache has no destructor, so that reaching it needs no guard (whose
+// first-use path, a call, would make every frame_free save registers): a
+// separate thread-local gives the blocks back when the thread ends,
+// registered the first time the thread's cache receives any.
 WEFT_TLS thread_cache t_cache;
+
+struct cache_release {
+    ~cache_release() { t_cache.release_all(); }
+};
+
+void register_cache() noexcept
+{
+    static thread_local cache_release r;
+    static_cast<void>(&r);
+    t_cache_registered = true;
+}
 
 inline std::size_t class_of(std::size_t n) noexcept { return (n + k_granule - 1) / k_granule - 1; }
 
-void* pool_alloc(std::size_t n)
+inline void* pool_alloc(std::size_t n)
 {
     if (WEFT_UNLIKELY(n > k_max_pooled || n == 0))
         return ::operator new(n);
@@ -280,46 +293,16 @@ void* pool_alloc(std::size_t n)
     return tc.refill(c);
 }
 
-/// Serves n bytes from the open offer if they fit (nullptr: they do not).
-void* take_offer(std::size_t n)
-{
-    auto& o = t_offer;
-    auto& r = o.result;
-    if (r.first_size == 0)
-        r.first_size = n;
-    if (r.taken || n == 0 || n > k_max_pooled)
-        return nullptr;
-    if (o.prefix_mode) {
-        if (o.prefix + n > k_max_pooled)
-            return nullptr;
-        r.taken = static_cast<char*>(pool_alloc(o.prefix + n)) + o.prefix;
-    } else {
-        if (n > o.cap)
-            return nullptr;
-        r.taken = o.place;
-    }
-    r.taken_size = n;
-    return r.taken;
-}
+[[gnu::noinline]] void pool_free_first(void* p, std::size_t n) noexcept;
 
-} // namespace
-
-void* frame_alloc(std::size_t n)
+inline void pool_free(void* p, std::size_t n) noexcept
 {
-    if (WEFT_UNLIKELY(t_offer.open))
-        if (void* p = take_offer(n))
-            return p;
-    return pool_alloc(n);
-}
-
-void frame_free(void* p, std::size_t n) noexcept
-{
-    if (WEFT_UNLIKELY(t_offer.active) && free_special(p))
-        return;
     if (WEFT_UNLIKELY(n > k_max_pooled || n == 0)) {
         ::operator delete(p);
         return;
     }
+    if (WEFT_UNLIKELY(!t_cache_registered))
+        return pool_free_first(p, n);
     auto c = class_of(n);
     auto& tc = t_cache;
     auto b = static_cast<free_block*>(p);
@@ -327,6 +310,78 @@ void frame_free(void* p, std::size_t n) noexcept
     tc.head[c] = b;
     if (WEFT_UNLIKELY(++tc.count[c] > k_cache_max))
         tc.spill(c);
+}
+
+void pool_free_first(void* p, std::size_t n) noexcept
+{
+    register_cache();
+    pool_free(p, n);
+}
+
+/// alloc_offered's general case.
+[[gnu::noinline]] void* alloc_offered_slow(std::size_t n)
+{
+    auto& o = t_offer;
+    if (o.taken || n == 0 || n > k_max_pooled)
+        return pool_alloc(n);
+    if (o.prefix_mode) {
+        if (o.room + n > k_max_pooled)
+            return pool_alloc(n);
+        o.taken = static_cast<char*>(pool_alloc(o.room + n)) + o.room;
+    } else {
+        if (n > o.room)
+            return pool_alloc(n);
+        o.taken = o.place;
+    }
+    o.taken_size = static_cast<std::uint32_t>(n);
+    return o.taken;
+}
+
+/// frame_alloc while an offer is open: serves n bytes from the offer if
+/// they fit. The common case (go() of a plain function: a block for the
+/// root and the frame, found in the thread's cache) calls nothing.
+[[gnu::noinline]] void* alloc_offered(std::size_t n)
+{
+    auto& o = t_offer;
+    note_first_size(o, n);
+    if (o.prefix_mode && !o.taken && n != 0 && o.room + n <= k_max_pooled) {
+        auto c = class_of(o.room + n);
+        auto& tc = t_cache;
+        if (auto b = tc.head[c]) {
+            tc.head[c] = b->next;
+            --tc.count[c];
+            o.taken = reinterpret_cast<char*>(b) + o.room;
+            o.taken_size = static_cast<std::uint32_t>(n);
+            return o.taken;
+        }
+    }
+    return alloc_offered_slow(n);
+}
+
+/// frame_free with an offer open or a skip pushed.
+[[gnu::noinline]] void free_checked(void* p, std::size_t n) noexcept
+{
+    if (!free_special(p))
+        pool_free(p, n);
+}
+
+} // namespace
+
+// The fast paths below call nothing but in tail position, so that they
+// save no registers: a spawn allocates and frees twice.
+
+void* frame_alloc(std::size_t n)
+{
+    if (WEFT_UNLIKELY(t_offer.open))
+        return alloc_offered(n);
+    return pool_alloc(n);
+}
+
+void frame_free(void* p, std::size_t n) noexcept
+{
+    if (WEFT_UNLIKELY(t_offer.active))
+        return free_checked(p, n);
+    pool_free(p, n);
 }
 
 #endif

@@ -123,11 +123,17 @@ void root_base::release_handle() noexcept
 
 void root_base::destroy() noexcept
 {
-    end_contents();
-    free_block();
+    release_contents();
+    (void)m_ops(this, op::destroy);
 }
 
 void root_base::end_contents() noexcept
+{
+    release_contents();
+    (void)m_ops(this, op::end);
+}
+
+void root_base::release_contents() noexcept
 {
     // The body's frame is still there unless the task was abandoned.
     if (m_body && m_body->m_exception && !m_abandoned && !m_joined.load(std::memory_order_relaxed) &&
@@ -136,7 +142,6 @@ void root_base::end_contents() noexcept
     if (auto ctx = std::exchange(m_ctx, nullptr))
         ctx->release();
     delete std::exchange(m_hook, nullptr);
-    (void)m_ops(this, op::end);
 }
 
 void root_base::free_block() noexcept { (void)m_ops(this, op::free); }

@@ -301,13 +301,19 @@ void worker::unpark_role() noexcept
         s.wakep();
 }
 
-void worker::fire_timers() noexcept
+inline void worker::fire_timers() noexcept
+{
+    // Called on every scheduling round: the common case of no timer at all
+    // stays inline and out of the way of the register allocation.
+    std::int64_t own = m_timers.earliest();
+    std::int64_t foreign = m_sched->m_foreign_timers.earliest();
+    if (WEFT_UNLIKELY(own != INT64_MAX || foreign != INT64_MAX))
+        fire_due_timers(own, foreign);
+}
+
+void worker::fire_due_timers(std::int64_t own, std::int64_t foreign) noexcept
 {
     scheduler& s = *m_sched;
-    std::int64_t own = m_timers.earliest();
-    std::int64_t foreign = s.m_foreign_timers.earliest();
-    if (WEFT_LIKELY(own == INT64_MAX && foreign == INT64_MAX))
-        return;
     // Armed timers are mostly far off (I/O timeouts): the coarse clock
     // costs a tenth of the precise one and settles that.
     if (std::min(own, foreign) > coarse_now_ns() + coarse_lag_ns())
@@ -456,7 +462,28 @@ task_header* worker::steal() noexcept
     return nullptr;
 }
 
-task_header* worker::find_runnable() noexcept
+inline task_header* worker::find_runnable() noexcept
+{
+    // The common round, inline in loop(): a task waits in the runnext slot
+    // and none of the round's other duties is due (the same checks, in the
+    // same order, as find_runnable_slow's first round).
+    scheduler& s = *m_sched;
+    const std::uint32_t tick = m_tick.load(std::memory_order_relaxed) + 1;
+    if (WEFT_LIKELY((m_streak < k_runnext_streak_max || m_runq.empty()) && tick % k_clock_interval != 0 &&
+                    tick % k_global_poll_interval != 0 && !s.stopping() &&
+                    !s.m_attention.load(std::memory_order_acquire) &&
+                    !s.m_shards[m_index].m_exits.load(std::memory_order_relaxed) &&
+                    m_timers.earliest() == INT64_MAX && s.m_foreign_timers.earliest() == INT64_MAX)) {
+        if (auto t = take_runnext()) {
+            m_tick.store(tick, std::memory_order_relaxed);
+            ++m_streak;
+            return t;
+        }
+    }
+    return find_runnable_slow();
+}
+
+task_header* worker::find_runnable_slow() noexcept
 {
     scheduler& s = *m_sched;
     for (;;) {
@@ -846,44 +873,61 @@ bool owns_shard(const scheduler* s, unsigned index) noexcept
 
 } // namespace
 
+// The owner's paths of register_task and unregister_task call nothing but
+// in tail position (they save no registers); the rest is out of line.
+
+namespace {
+
+[[gnu::noinline]] void reg_link_locked(registry_shard& s, task_header* t) noexcept
+{
+    spin_guard g(s.m_lock);
+    reg_link(s, t);
+}
+
+} // namespace
+
 void scheduler::register_task(task_header* t, unsigned shard) noexcept
 {
     auto& s = m_shards[shard];
     t->m_shard = static_cast<std::uint16_t>(shard);
-    if (shard != m_n && owner_fast(s)) {
+    if (WEFT_LIKELY(shard != m_n && owner_fast(s))) {
         reg_link(s, t);
         owner_leave(s);
         return;
     }
-    spin_guard g(s.m_lock);
-    reg_link(s, t);
+    reg_link_locked(s, t);
 }
 
 bool scheduler::unregister_task(task_header* t) noexcept
 {
     const unsigned shard = t->m_shard;
     auto& s = m_shards[shard];
-    if (shard != m_n) {
-        if (!owns_shard(this, shard)) {
-            // Another worker's task: its owner unlinks it, unless parked.
-            if (s.m_away.load(std::memory_order_seq_cst)) {
-                spin_guard g(s.m_lock);
-                if (s.m_away.load(std::memory_order_relaxed)) {
-                    reg_unlink(s, t);
-                    return true;
-                }
+    if (WEFT_LIKELY(shard != m_n && owns_shard(this, shard) && owner_fast(s))) {
+        reg_unlink(s, t);
+        owner_leave(s);
+        return true;
+    }
+    return unregister_slow(t);
+}
+
+bool scheduler::unregister_slow(task_header* t) noexcept
+{
+    const unsigned shard = t->m_shard;
+    auto& s = m_shards[shard];
+    if (shard != m_n && !owns_shard(this, shard)) {
+        // Another worker's task: its owner unlinks it, unless parked.
+        if (s.m_away.load(std::memory_order_seq_cst)) {
+            spin_guard g(s.m_lock);
+            if (s.m_away.load(std::memory_order_relaxed)) {
+                reg_unlink(s, t);
+                return true;
             }
-            // Gone from the counts and dumps now, before its joiner wakes.
-            t->m_exited.store(true, std::memory_order_relaxed);
-            if (t->m_user)
-                s.m_user_exits.fetch_add(1, std::memory_order_relaxed);
-            return false;
         }
-        if (owner_fast(s)) {
-            reg_unlink(s, t);
-            owner_leave(s);
-            return true;
-        }
+        // Gone from the counts and dumps now, before its joiner wakes.
+        t->m_exited.store(true, std::memory_order_relaxed);
+        if (t->m_user)
+            s.m_user_exits.fetch_add(1, std::memory_order_relaxed);
+        return false;
     }
     spin_guard g(s.m_lock);
     reg_unlink(s, t);

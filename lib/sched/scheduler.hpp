@@ -131,6 +131,7 @@ struct worker {
 
     void loop() noexcept;
     task_header* find_runnable() noexcept;
+    [[gnu::noinline]] task_header* find_runnable_slow() noexcept;
     task_header* steal() noexcept;
     void put_runnext(task_header* t) noexcept;
     /// Owner only: puts t in the runnext slot and returns what it displaced
@@ -149,7 +150,9 @@ struct worker {
     void unpark_role() noexcept;
     /// With scheduler::m_lock held: leaves the idle list if on it.
     bool unlist_idle_locked() noexcept;
+    /// Fires the due timers of this worker's heap and the foreign one.
     void fire_timers() noexcept;
+    [[gnu::noinline]] void fire_due_timers(std::int64_t own, std::int64_t foreign) noexcept;
     std::uint32_t next_random() noexcept;
 };
 
@@ -185,6 +188,7 @@ public:
     /// though no longer counted or dumped: the caller then marks its block
     /// kept and hands it to exit_elsewhere().
     bool unregister_task(task_header* t) noexcept;
+    [[gnu::noinline]] bool unregister_slow(task_header* t) noexcept;
     /// Queues t (see unregister_task) for its shard's owner to unlink and
     /// pass to root_base::unlinked().
     void exit_elsewhere(task_header* t) noexcept;

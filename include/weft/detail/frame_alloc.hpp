@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace weft::detail {
 
@@ -31,15 +32,18 @@ void frame_offer_place(void* p, std::size_t cap) noexcept;
 /// prefix + n bytes (n: the frame's size); the caller then owns the block.
 void frame_offer_prefix(std::size_t prefix) noexcept;
 
+/// What became of an offer. Sixteen bytes, so that it comes back in two
+/// registers.
 struct frame_offer_result {
     /// Where the frame that took the offer is, or nullptr if none did.
     void* taken = nullptr;
     /// That frame's size.
-    std::size_t taken_size = 0;
+    std::uint32_t taken_size = 0;
+    /// The size of the first frame allocated while the offer was open
+    /// (0xffff for any size of 64 KiB or more; 0: none).
+    std::uint16_t first_size = 0;
     /// That frame was freed before the offer ended: its place is free again.
     bool freed = false;
-    /// The size of the first frame allocated while the offer was open.
-    std::size_t first_size = 0;
 };
 /// Closes this thread's offer and reports what became of it.
 frame_offer_result frame_offer_end() noexcept;

@@ -40,11 +40,12 @@ struct task_header {
     std::uint64_t m_id = 0;
 
     /// What the runtime may do to a task without resuming it.
-    enum class op { abandon, end, free, body };
+    enum class op { abandon, end, free, destroy, body };
     /// abandon: runtime shutdown: destroy the user frames and drop the
     /// scheduler's reference. end: destroy the user frames and what the
     /// root holds for them (the callable and arguments), leaving the root
-    /// itself. free: free the root's block after `end`. body: return the
+    /// itself. free: free the root's block after `end`. destroy: `end`,
+    /// then `free`, in one call. body: return the
     /// promise (task_promise_base*) of the outermost user frame, or nullptr.
     void* (*m_ops)(task_header*, op) noexcept = nullptr;
 
