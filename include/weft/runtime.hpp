@@ -158,11 +158,10 @@ void destroy_body(Block* b) noexcept
     if (!p)
         return;
     auto h = std::coroutine_handle<task_promise<R>>::from_promise(*static_cast<task_promise<R>*>(p));
-    const bool inside = h.address() == reinterpret_cast<char*>(b) + root_prefix_v<Block>;
-    frame_skip skip{inside ? h.address() : nullptr};
-    frame_skip_push(skip);
-    h.destroy();
-    frame_skip_pop(skip);
+    if (h.address() == reinterpret_cast<char*>(b) + root_prefix_v<Block>)
+        frame_destroy_inside(h);
+    else
+        h.destroy();
 }
 
 /// Destroys what a block holds besides its root_base: the callable and the

@@ -129,6 +129,14 @@ void frame_skip_pop(frame_skip& s) noexcept
     o.active = o.open || o.skips != nullptr;
 }
 
+void frame_destroy_inside(std::coroutine_handle<> h) noexcept
+{
+    frame_skip skip{h.address()};
+    frame_skip_push(skip);
+    h.destroy();
+    frame_skip_pop(skip);
+}
+
 #if defined(WEFT_ASAN) || defined(WEFT_NO_FRAME_POOL)
 
 void* frame_alloc(std::size_t n)

@@ -63,12 +63,17 @@ WEFT_TLS std::uint64_t t_id_next = 0;
 WEFT_TLS std::uint64_t t_id_end = 0;
 constexpr std::uint64_t k_id_batch = 1024;
 
-std::uint64_t next_task_id() noexcept
+[[gnu::noinline]] std::uint64_t refill_task_ids() noexcept
 {
-    if (t_id_next == t_id_end) {
-        t_id_next = g_next_id.fetch_add(k_id_batch, std::memory_order_relaxed);
-        t_id_end = t_id_next + k_id_batch;
-    }
+    t_id_next = g_next_id.fetch_add(k_id_batch, std::memory_order_relaxed);
+    t_id_end = t_id_next + k_id_batch;
+    return t_id_next++;
+}
+
+inline std::uint64_t next_task_id() noexcept
+{
+    if (WEFT_UNLIKELY(t_id_next == t_id_end))
+        return refill_task_ids();
     return t_id_next++;
 }
 
@@ -709,9 +714,9 @@ bool scheduler::any_work_visible() const noexcept
     return false;
 }
 
-void scheduler::wakep() noexcept
+void scheduler::wake_idle() noexcept
 {
-    if (m_npidle.load(std::memory_order_seq_cst) == 0 || stopping())
+    if (stopping())
         return;
     unsigned zero = 0;
     if (!m_nspinning.compare_exchange_strong(zero, 1, std::memory_order_seq_cst))

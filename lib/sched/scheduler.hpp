@@ -178,7 +178,14 @@ public:
     void ready(task_header* t) noexcept;
     /// Queues tasks[0..n) on the global queue, in order, and wakes a worker.
     void inject(task_header* const* tasks, std::size_t n) noexcept;
-    void wakep() noexcept;
+    void wakep() noexcept
+    {
+        // Nobody idle (every worker busy or searching) is the common case
+        // of a busy runtime: inline, and the rest out of line.
+        if (m_npidle.load(std::memory_order_seq_cst) != 0)
+            wake_idle();
+    }
+    [[gnu::noinline]] void wake_idle() noexcept;
 
     unsigned workers() const noexcept { return m_procs; }
     std::size_t live_user_tasks() noexcept;

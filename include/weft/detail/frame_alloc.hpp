@@ -2,6 +2,7 @@
 // here, so spawning a task costs a free-list pop instead of a malloc.
 #pragma once
 
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 
@@ -57,6 +58,10 @@ struct frame_skip {
 };
 void frame_skip_push(frame_skip& s) noexcept;
 void frame_skip_pop(frame_skip& s) noexcept;
+
+/// Destroys the coroutine frame h, which lies inside a block that its
+/// owner frees: with a frame_skip of its address pushed meanwhile.
+void frame_destroy_inside(std::coroutine_handle<> h) noexcept;
 
 /// Base for promise types: routes the frame through frame_alloc.
 struct pooled_frame {
