@@ -159,13 +159,13 @@ awaitable<void> chan_prod_cons100(std::int64_t n, unsigned procs)
 
 // ---- RunParallel shapes: one coroutine per thread, b.N split evenly.
 
-awaitable<void> fill_drain(std::int64_t iterations, std::shared_ptr<int_chan> myc,
+awaitable<void> fill_drain(std::shared_ptr<bench::parallel_work> work, std::shared_ptr<int_chan> myc,
                            std::shared_ptr<bool_chan> finished)
 {
     constexpr int c = 100;
     if (!myc)
         myc = std::make_shared<int_chan>(co_await asio::this_coro::executor, c);
-    for (std::int64_t i = 0; i < iterations; ++i) {
+    for (bench::parallel_work::body pb(*work); pb.next();) {
         for (int k = 0; k < c; ++k)
             co_await myc->async_send(asio::error_code{}, 0, use_awaitable);
         for (int k = 0; k < c; ++k)
@@ -178,9 +178,9 @@ awaitable<void> chan_uncontended(std::int64_t n, unsigned procs)
 {
     auto ex = co_await asio::this_coro::executor;
     auto finished = std::make_shared<bool_chan>(ex, procs);
+    auto work = std::make_shared<bench::parallel_work>(n);
     for (unsigned p = 0; p < procs; ++p)
-        asio::co_spawn(ex, fill_drain(bench::share(n, procs, p), nullptr, finished),
-                       asio::detached);
+        asio::co_spawn(ex, fill_drain(work, nullptr, finished), asio::detached);
     co_await collect(finished, procs);
 }
 
@@ -189,15 +189,16 @@ awaitable<void> chan_contended(std::int64_t n, unsigned procs)
     auto ex = co_await asio::this_coro::executor;
     auto myc = std::make_shared<int_chan>(ex, 100 * procs);
     auto finished = std::make_shared<bool_chan>(ex, procs);
+    auto work = std::make_shared<bench::parallel_work>(n);
     for (unsigned p = 0; p < procs; ++p)
-        asio::co_spawn(ex, fill_drain(bench::share(n, procs, p), myc, finished), asio::detached);
+        asio::co_spawn(ex, fill_drain(work, myc, finished), asio::detached);
     co_await collect(finished, procs);
 }
 
-awaitable<void> sem_user(std::int64_t iterations, std::shared_ptr<empty_chan> myc,
+awaitable<void> sem_user(std::shared_ptr<bench::parallel_work> work, std::shared_ptr<empty_chan> myc,
                          std::shared_ptr<bool_chan> finished)
 {
-    for (std::int64_t i = 0; i < iterations; ++i) {
+    for (bench::parallel_work::body pb(*work); pb.next();) {
         co_await myc->async_send(asio::error_code{}, empty{}, use_awaitable);
         co_await myc->async_receive(use_awaitable);
     }
@@ -209,8 +210,9 @@ awaitable<void> chan_sem(std::int64_t n, unsigned procs)
     auto ex = co_await asio::this_coro::executor;
     auto myc = std::make_shared<empty_chan>(ex, procs);
     auto finished = std::make_shared<bool_chan>(ex, procs);
+    auto work = std::make_shared<bench::parallel_work>(n);
     for (unsigned p = 0; p < procs; ++p)
-        asio::co_spawn(ex, sem_user(bench::share(n, procs, p), myc, finished), asio::detached);
+        asio::co_spawn(ex, sem_user(work, myc, finished), asio::detached);
     co_await collect(finished, procs);
 }
 
@@ -315,6 +317,7 @@ awaitable<void> run_all(bench::options opts, unsigned procs)
             throw std::invalid_argument("unknown benchmark " + name);
         bench::iteration_planner planner(opts.time);
         for (auto n = planner.next(); n != 0; n = planner.next()) {
+            bench::plan_parallel_grain(planner);
             const auto start = std::chrono::steady_clock::now();
             co_await it->second(n, procs);
             planner.record(n, std::chrono::steady_clock::now() - start);

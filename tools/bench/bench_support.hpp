@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -150,11 +151,62 @@ private:
     std::chrono::nanoseconds m_elapsed{0};
 };
 
-/// Iterations of worker `p` out of `procs` when `n` are split evenly
-/// (the C++ stand-in for b.RunParallel's shared counter).
-inline std::int64_t share(std::int64_t n, unsigned procs, unsigned p)
+/// b.RunParallel's work sharing (testing.PB): the parallel bodies take the
+/// run's n iterations from one shared counter, a grain at a time, so that a
+/// body that runs faster does more of them, as in Go. The grain is Go's:
+/// the previous run's iterations in 100 us, at least 1 and at most 10000
+/// (1 for the first run); plan_parallel_grain sets it before each run.
+class parallel_work {
+public:
+    explicit parallel_work(std::int64_t n) : m_total(static_cast<std::uint64_t>(n)), m_grain(grain()) {}
+
+    /// One body's view, as a testing.PB: next() is true while iterations
+    /// are left for it.
+    class body {
+    public:
+        explicit body(parallel_work& w) : m_work(&w) {}
+        bool next()
+        {
+            if (m_cache == 0) {
+                const std::uint64_t g = m_work->m_grain;
+                const std::uint64_t end = m_work->m_next.fetch_add(g, std::memory_order_relaxed) + g;
+                if (end <= m_work->m_total)
+                    m_cache = g;
+                else if (end < m_work->m_total + g)
+                    m_cache = m_work->m_total + g - end;
+                else
+                    return false;
+            }
+            --m_cache;
+            return true;
+        }
+
+    private:
+        parallel_work* m_work;
+        std::uint64_t m_cache = 0;
+    };
+
+    static std::uint64_t& grain()
+    {
+        static std::uint64_t g = 1;
+        return g;
+    }
+
+private:
+    std::atomic<std::uint64_t> m_next{0};
+    std::uint64_t m_total;
+    std::uint64_t m_grain;
+};
+
+/// Sets the grain of the next run's parallel_work from the planner's last
+/// run (Go's RunParallel: 1e5 * previousN / previousDuration).
+inline void plan_parallel_grain(const iteration_planner& p)
 {
-    return n / procs + (static_cast<std::int64_t>(p) < n % procs ? 1 : 0);
+    std::uint64_t g = 1;
+    if (p.iterations() > 0 && p.elapsed().count() > 0)
+        g = static_cast<std::uint64_t>(1e5 * static_cast<double>(p.iterations()) /
+                                       static_cast<double>(p.elapsed().count()));
+    parallel_work::grain() = std::clamp<std::uint64_t>(g, 1, 10000);
 }
 
 /// Resident set size from /proc/self/statm.

@@ -67,6 +67,7 @@ weft::task<> run_all(bench::options opts)
             throw std::invalid_argument("unknown benchmark " + name);
         bench::iteration_planner planner(opts.time);
         for (auto n = planner.next(); n != 0; n = planner.next()) {
+            bench::plan_parallel_grain(planner);
             const auto start = std::chrono::steady_clock::now();
             co_await it->second(n);
             planner.record(n, std::chrono::steady_clock::now() - start);

@@ -27,16 +27,19 @@ namespace {
 /// Batch size the originals hand out through an atomic counter.
 constexpr int calls_per_sched = 1000;
 
-/// b.RunParallel: body(share, args...) on max_procs() tasks, then join them.
+/// b.RunParallel: body(work, args...) on max_procs() tasks, which share the
+/// n iterations as Go's parallel bodies do (bench::parallel_work), then
+/// join them.
 template <class... A>
-weft::task<> run_parallel(std::int64_t n, weft::task<> (*body)(std::int64_t, A...),
+weft::task<> run_parallel(std::int64_t n, weft::task<> (*body)(bench::parallel_work*, A...),
                           std::type_identity_t<A>... args)
 {
     const unsigned procs = weft::max_procs();
+    bench::parallel_work work(n);
     std::vector<weft::join_handle<>> workers;
     workers.reserve(procs);
     for (unsigned p = 0; p < procs; ++p)
-        workers.push_back(weft::go(body, bench::share(n, procs, p), args...));
+        workers.push_back(weft::go(body, &work, args...));
     for (auto& w : workers)
         co_await w;
 }
@@ -157,12 +160,12 @@ weft::task<> chan_prod_cons100(std::int64_t n)
 // one op is 100 sends plus 100 receives. Uncontended gives every task its
 // own channel (a nil one asks for that); Contended shares one of 100 * procs.
 
-weft::task<> fill_drain(std::int64_t iterations, weft::chan<int> myc)
+weft::task<> fill_drain(bench::parallel_work* work, weft::chan<int> myc)
 {
     constexpr int c = 100;
     if (!myc)
         myc = weft::make_chan<int>(c);
-    for (std::int64_t i = 0; i < iterations; ++i) {
+    for (bench::parallel_work::body pb(*work); pb.next();) {
         for (int k = 0; k < c; ++k)
             co_await myc.send(0);
         for (int k = 0; k < c; ++k)
@@ -183,12 +186,12 @@ weft::task<> chan_contended(std::int64_t n)
 // ---- SelectUncontended: each task bounces one token between two private
 // buffered channels through a two-way select.
 
-weft::task<> bounce(std::int64_t iterations)
+weft::task<> bounce(bench::parallel_work* work)
 {
     auto myc1 = weft::make_chan<int>(1);
     auto myc2 = weft::make_chan<int>(1);
     co_await myc1.send(0);
-    for (std::int64_t i = 0; i < iterations; ++i) {
+    for (bench::parallel_work::body pb(*work); pb.next();) {
         auto r = co_await weft::select(myc1.recv(), myc2.recv());
         if (r.index() == 0)
             co_await myc2.send(0);
@@ -216,11 +219,11 @@ weft::task<> offer(weft::chan<int> myc1, weft::chan<int> myc2, weft::chan<int> m
     }
 }
 
-weft::task<> take_offers(std::int64_t iterations, weft::chan<int> myc1, weft::chan<int> myc2,
+weft::task<> take_offers(bench::parallel_work* work, weft::chan<int> myc1, weft::chan<int> myc2,
                          weft::chan<int> myc3, weft::chan<int> done)
 {
     weft::go(offer, myc1, myc2, myc3, done);
-    for (std::int64_t i = 0; i < iterations; ++i)
+    for (bench::parallel_work::body pb(*work); pb.next();)
         static_cast<void>(co_await weft::select(myc1.recv(), myc2.recv(), myc3.recv()));
 }
 
@@ -237,9 +240,9 @@ weft::task<> select_sync_contended(std::int64_t n)
 // ---- ChanSem: a channel of empty values with max_procs() slots used as a
 // counting semaphore; one op is an acquire and a release.
 
-weft::task<> acquire_release(std::int64_t iterations, weft::chan<std::monostate> myc)
+weft::task<> acquire_release(bench::parallel_work* work, weft::chan<std::monostate> myc)
 {
-    for (std::int64_t i = 0; i < iterations; ++i) {
+    for (bench::parallel_work::body pb(*work); pb.next();) {
         co_await myc.send(std::monostate{});
         static_cast<void>(co_await myc.recv());
     }
