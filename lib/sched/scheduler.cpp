@@ -1038,51 +1038,86 @@ std::size_t scheduler::live_user_tasks() noexcept
 
 void scheduler::spawn(task_header* t)
 {
+    // The common case (a task spawned by a task, on a worker, into a free
+    // runnext slot) calls nothing but in tail position; the rest is in
+    // the out-of-line helpers below.
     t->m_id = next_task_id();
     task_header* cur = t_current;
-    if (cur)
+    if (cur) {
         t->m_parent = cur->m_id;
-    // go(f) runs f in the spawner's context.
-    if (!t->m_ctx_given && cur && cur->m_ctx) {
-        cur->m_ctx->acquire();
-        t->m_ctx = cur->m_ctx;
+        // go(f) runs f in the spawner's context.
+        if (!t->m_ctx_given && cur->m_ctx)
+            inherit_context(t, cur);
     }
     worker* w = t_worker;
-    if (w && w->m_sched == this) {
-        // A task that spawns many in one go keeps its worker from the
-        // scheduling rounds that free the blocks of tasks ended elsewhere:
-        // free them here too, so the new tasks reuse them.
-        if (auto& own = m_shards[w->m_index]; own.m_exits.load(std::memory_order_relaxed))
-            drain_exits(own, true);
-        register_task(t, w->m_index);
-        // Like Go's newproc: the new task runs next on this worker, and an
-        // idle sibling is woken to pick up whatever that leaves behind, or
-        // the new task itself if this one goes on running (fork and join).
-        //
-        // An empty slot is filled with a plain store (swap_runnext).
-        // Without the exchange's full fence before wakep's look at the
-        // idle count, a sibling going idle at this instant may miss the
-        // task while this worker misses the sibling (see the top of this
-        // file); the sibling then looks again within k_idle_recheck_ns (or
-        // another idle worker does), since this worker is busy, so a
-        // spawner that goes on running delays its task by about that at
-        // most.
-        // Spawning a chain of tasks took an eighth longer with the exchange.
-        if (auto old = w->swap_runnext(t))
-            w->push_back(old, false);
-        wakep();
-    } else if (m_host) {
+    if (WEFT_UNLIKELY(!w || w->m_sched != this))
+        return spawn_outside(t);
+    auto& own = m_shards[w->m_index];
+    if (WEFT_UNLIKELY(own.m_exits.load(std::memory_order_relaxed) != nullptr))
+        return spawn_draining(w, t);
+    t->m_shard = static_cast<std::uint16_t>(w->m_index);
+    if (WEFT_LIKELY(owner_fast(own))) {
+        reg_link(own, t);
+        owner_leave(own);
+    } else {
+        reg_link_locked(own, t);
+    }
+    // Like Go's newproc: the new task runs next on this worker, and an
+    // idle sibling is woken to pick up whatever that leaves behind, or
+    // the new task itself if this one goes on running (fork and join).
+    //
+    // An empty slot is filled with a plain store (swap_runnext).
+    // Without the exchange's full fence before wakep's look at the
+    // idle count, a sibling going idle at this instant may miss the
+    // task while this worker misses the sibling (see the top of this
+    // file); the sibling then looks again within k_idle_recheck_ns (or
+    // another idle worker does), since this worker is busy, so a
+    // spawner that goes on running delays its task by about that at
+    // most.
+    // Spawning a chain of tasks took an eighth longer with the exchange.
+    if (auto old = w->swap_runnext(t))
+        return requeue_and_wake(w, old);
+    wakep();
+}
+
+void scheduler::inherit_context(task_header* t, task_header* cur) noexcept
+{
+    cur->m_ctx->acquire();
+    t->m_ctx = cur->m_ctx;
+}
+
+void scheduler::requeue_and_wake(worker* w, task_header* old) noexcept
+{
+    w->push_back(old, false);
+    wakep();
+}
+
+void scheduler::spawn_draining(worker* w, task_header* t) noexcept
+{
+    // A task that spawns many in one go keeps its worker from the
+    // scheduling rounds that free the blocks of tasks ended elsewhere:
+    // free them here too, so the new tasks reuse them.
+    drain_exits(m_shards[w->m_index], true);
+    register_task(t, w->m_index);
+    if (auto old = w->swap_runnext(t))
+        w->push_back(old, false);
+    wakep();
+}
+
+void scheduler::spawn_outside(task_header* t)
+{
+    if (m_host) {
         register_task(t, m_n);
         m_host->schedule(t);
-    } else {
-        // Between registering and queueing, the task is live but invisible
-        // to the deadlock check: count this thread as a waker meanwhile.
-        m_external.fetch_add(1, std::memory_order_seq_cst);
-        m_foreign_activity.fetch_add(1, std::memory_order_relaxed);
-        register_task(t, m_n);
-        inject(&t, 1);
-        external_leave();
+        return;
     }
+    // Between registering and queueing, the task is live but invisible
+    // to the deadlock check: count this thread as a waker meanwhile.
+    m_external.fetch_add(1, std::memory_order_seq_cst);
+    m_foreign_activity.fetch_add(1, std::memory_order_relaxed);
+    register_task(t, m_n);
+    inject(&t, 1);
+    external_leave();
 }
 
 void scheduler::ready(task_header* t) noexcept
@@ -1348,14 +1383,22 @@ void ready(task_header* t) noexcept
     g_foreign_readiers.fetch_sub(1, std::memory_order_release);
 }
 
+namespace {
+
+[[noreturn, gnu::noinline]] void spawn_without_runtime(task_header* t)
+{
+    // Not queued anywhere: release the frame before reporting.
+    (void)t->m_ops(t, task_header::op::abandon);
+    throw std::logic_error("weft::go: no runtime is running (start one with weft::run)");
+}
+
+} // namespace
+
 void spawn(task_header* t)
 {
     auto s = g_sched.load(std::memory_order_acquire);
-    if (!s) {
-        // Not queued anywhere: release the frame before reporting.
-        (void)t->m_ops(t, task_header::op::abandon);
-        throw std::logic_error("weft::go: no runtime is running (start one with weft::run)");
-    }
+    if (WEFT_UNLIKELY(!s))
+        spawn_without_runtime(t);
     s->spawn(t);
 }
 
