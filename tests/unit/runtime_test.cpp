@@ -785,6 +785,39 @@ TEST_CASE("a plain function's first frame is placed right after the task's root"
         d::frame_free(static_cast<char*>(r.taken) - prefix, prefix + r.taken_size);
 }
 
+// A frame just over 64 KiB: beyond the pool, and beyond what an offer's
+// result reports as a size.
+[[gnu::noinline]] weft::task<int> huge_frame(int x)
+{
+    std::array<char, 65536> a{};
+    a[static_cast<std::size_t>(x) % a.size()] = static_cast<char>(x);
+    co_await weft::this_task::yield();
+    co_return a[static_cast<std::size_t>(x) % a.size()];
+}
+
+TEST_CASE("a frame too large for the pool leaves an offer untaken and reports itself as large")
+{
+    namespace d = weft::detail;
+    alignas(16) static char room[1024];
+    d::frame_offer_place(room, sizeof room);
+    auto t = huge_frame(3);
+    const auto r = d::frame_offer_end();
+    CHECK(r.taken == nullptr);
+    CHECK_FALSE(r.freed);
+    // The first frame's size, clamped: larger than any pooled frame, so a
+    // spawn never sizes its next block after it.
+    CHECK(r.first_size > d::frame_pool_max);
+    // The frame still runs and frees normally.
+    CHECK(weft::run([t = std::move(t)]() mutable -> weft::task<int> { co_return co_await std::move(t); }) == 3);
+
+    d::frame_offer_prefix(128);
+    auto u = huge_frame(4);
+    const auto q = d::frame_offer_end();
+    CHECK(q.taken == nullptr);
+    CHECK(q.first_size > d::frame_pool_max);
+    CHECK(weft::run([u = std::move(u)]() mutable -> weft::task<int> { co_return co_await std::move(u); }) == 4);
+}
+
 TEST_CASE("a frame that takes an offer and dies before it closes gives the place back")
 {
     namespace d = weft::detail;
