@@ -131,9 +131,12 @@ constexpr std::uint32_t k_clock_interval = 64; // g_coarse_ms updates, in schedu
 constexpr std::uint32_t k_runnext_streak_max = 3;
 constexpr int k_steal_rounds = 4;
 constexpr int k_park_spins = 256;
-// A spinlock waiter's nap: the kernel's wake-up latency makes it longer
-// anyway; what matters is that the holder's thread runs alone meanwhile.
-constexpr long k_nap_ns = 5'000;
+// A spinlock waiter's nap: what matters is that the holder's thread runs
+// alone meanwhile, long enough to earn a channel lock's bias and use it
+// (biased_lock). With 5 us, two workers sharing a channel ran little
+// faster than with the exchange on every take (ChanSem 22 ns); with 50 us
+// and cheap revocations, 12 ns, about one worker's speed.
+constexpr long k_nap_ns = 50'000;
 // How long a thief waits to see whether a worker with a runnext task is
 // still making progress (see worker::steal).
 constexpr long k_runnext_grace_ns = 20'000;

@@ -21,7 +21,7 @@ __thread bias_record* t_bias_record __attribute__((tls_model("initial-exec"))) =
 namespace {
 
 bias_record* const k_revoking = reinterpret_cast<bias_record*>(alignof(bias_record));
-constexpr std::uint8_t k_max_shift = 15;
+constexpr std::uint8_t k_max_shift = 9;
 
 std::mutex g_records_lock;
 bias_record* g_free_records = nullptr; // guarded by g_records_lock
@@ -81,7 +81,12 @@ bias_record* record_of_this_thread() noexcept
 void biased_lock::lock_slow() noexcept
 {
     bias_record* const me = record_of_this_thread();
-    m_lock.lock();
+    // A revoker of a lock biased to this thread may be the holder this
+    // thread waits for (perhaps of this very lock): answer it meanwhile.
+    m_lock.lock_waiting([me]() noexcept {
+        if (me && me->m_revoke.load(std::memory_order_relaxed) != 0)
+            me->answer_revoke();
+    });
     bias_record* owner = m_bias.load(std::memory_order_relaxed);
     if (owner == me && me)
         return; // biased to us, but our slots were full
@@ -98,17 +103,83 @@ void biased_lock::lock_slow() noexcept
     }
 }
 
+namespace {
+
+// The cooperative revocation. The owner's biased take stores its slot and
+// then loads m_bias with no fence between them, so a revoker cannot read
+// the slots to learn whether the owner is inside (the slot store may still
+// be in the owner's store buffer): the owner has to tell. The revoker
+// stores k_revoking and then publishes a request naming the lock; the
+// owner, at its next biased unlock, answers the request's token if none
+// of its slots holds that lock. The owner saw the request after
+// k_revoking (stores are seen in the order they were made), so every
+// biased take it starts after answering sees k_revoking and fails; any
+// it made before either failed or left the lock in a slot, which blocks
+// the answer until the matching unlock. Tokens are never reused, so a
+// late answer to a withdrawn request is ignored.
+
+std::atomic<std::uint64_t> g_revoke_tokens{bias_record::k_claimed};
+
+// How many times a revoker polls for the answer (a pause each) before it
+// falls back to the membarrier: about a microsecond.
+constexpr int k_answer_polls = 64;
+
+/// Asks owner to confirm it is outside lock; false if no answer came (or
+/// another revoker's request is pending), and the caller must use the
+/// membarrier.
+bool ask_owner(bias_record* owner, const void* lock) noexcept
+{
+    std::uint64_t none = 0;
+    if (!owner->m_revoke.compare_exchange_strong(none, bias_record::k_claimed, std::memory_order_acq_rel,
+                                                 std::memory_order_relaxed))
+        return false;
+    const std::uint64_t token = g_revoke_tokens.fetch_add(1, std::memory_order_relaxed) + 1;
+    owner->m_revoke_lock.store(lock, std::memory_order_relaxed);
+    owner->m_revoke.store(token, std::memory_order_release);
+    bool answered = false;
+    for (int i = 0; i < k_answer_polls; ++i) {
+        if (owner->m_answered.load(std::memory_order_acquire) == token) {
+            answered = true;
+            break;
+        }
+        cpu_relax();
+    }
+    owner->m_revoke.store(0, std::memory_order_release);
+    return answered;
+}
+
+} // namespace
+
+void bias_record::answer_revoke() noexcept
+{
+    const std::uint64_t token = m_revoke.load(std::memory_order_acquire);
+    if (token <= k_claimed || m_answered.load(std::memory_order_relaxed) == token)
+        return;
+    const void* lock = m_revoke_lock.load(std::memory_order_relaxed);
+    for (auto& slot : m_held)
+        if (slot.load(std::memory_order_relaxed) == lock)
+            return; // still inside: answered at that lock's unlock
+    m_answered.store(token, std::memory_order_release);
+}
+
 void biased_lock::revoke(bias_record* owner) noexcept
 {
+    // Stored before the request is published (ask_owner's release).
     m_bias.store(k_revoking, std::memory_order_relaxed);
-    heavy_fence();
-    // The owner either saw k_revoking and took the normal way (and now
-    // waits for m_lock), or its slot shows it inside: wait for it to leave.
-    for (auto& slot : owner->m_held)
-        spin_until([&] { return slot.load(std::memory_order_acquire) != this; });
+    if (!ask_owner(owner, this)) {
+        heavy_fence();
+        // The owner either saw k_revoking and took the normal way (and now
+        // waits for m_lock), or its slot shows it inside: wait for it to
+        // leave.
+        for (auto& slot : owner->m_held)
+            spin_until([&] { return slot.load(std::memory_order_acquire) != this; });
+        // The membarrier interrupts every core running the process: each
+        // one doubles the run that biases this lock again. An answered
+        // request costs about a critical section, and changes nothing.
+        if (m_shift < k_max_shift)
+            ++m_shift;
+    }
     m_bias.store(nullptr, std::memory_order_relaxed);
-    if (m_shift < k_max_shift)
-        ++m_shift;
     m_last = 0;
     m_run = 0;
 }

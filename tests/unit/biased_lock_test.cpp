@@ -117,6 +117,65 @@ TEST_CASE("threads taking runs of a biased lock never overlap")
     }
 }
 
+TEST_CASE("a revoker waits while the biased thread holds the lock inside another one")
+{
+    // One thread takes a and then b, and leaves b before a, as select
+    // does with several channels; b is its own, so b stays biased to it
+    // and b's unlock is where it answers revokers. Another thread takes a
+    // in runs, so a's bias forms and is revoked over and over: a revoker
+    // of a must not be answered at b's unlock while a is still held.
+    biased_lock a;
+    biased_lock b;
+    long count_a = 0; // guarded by a
+    long count_b = 0; // guarded by b
+    std::atomic<int> inside_a{0};
+    std::atomic<bool> overlap{false};
+    constexpr int k_rounds = 50000;
+    std::thread nested([&] {
+        for (int i = 0; i < k_rounds; ++i) {
+            a.lock();
+            if (inside_a.fetch_add(1, std::memory_order_relaxed) != 0)
+                overlap = true;
+            for (int spin = 0; spin < 64; ++spin)
+                weft::detail::cpu_relax(); // a revoker's request may come now
+            b.lock();
+            ++count_a;
+            ++count_b;
+            b.unlock();
+            for (int spin = 0; spin < 64; ++spin)
+                weft::detail::cpu_relax(); // still inside a
+            inside_a.fetch_sub(1, std::memory_order_relaxed);
+            a.unlock();
+        }
+    });
+    std::thread other([&] {
+        rng r{0x2545f4914f6cdd1dULL};
+        for (int done = 0; done < k_rounds;) {
+            const int n = 1 + static_cast<int>(r.next() % 8);
+            for (int i = 0; i < n && done < k_rounds; ++i, ++done) {
+                a.lock();
+                if (inside_a.fetch_add(1, std::memory_order_relaxed) != 0)
+                    overlap = true;
+                ++count_a;
+                inside_a.fetch_sub(1, std::memory_order_relaxed);
+                a.unlock();
+            }
+            // Long enough for the nested thread to bias a again.
+            for (int spin = 0; spin < 4000; ++spin)
+                weft::detail::cpu_relax();
+        }
+    });
+    nested.join();
+    other.join();
+    CHECK_FALSE(overlap.load());
+    a.lock();
+    CHECK(count_a == 2 * k_rounds);
+    a.unlock();
+    b.lock();
+    CHECK(count_b == k_rounds);
+    b.unlock();
+}
+
 TEST_CASE("a thread holds more biased locks at once than its record has slots")
 {
     constexpr int k_locks = 7; // more than bias_record::k_slots

@@ -20,7 +20,7 @@ inline void cpu_relax() noexcept
 /// Gives the processor to another thread; used when a spin lasts too long.
 void os_yield() noexcept;
 
-/// Sleeps a few microseconds (k_nap_ns in scheduler.cpp): for a lock waiter
+/// Sleeps 50 microseconds (k_nap_ns in scheduler.cpp): for a lock waiter
 /// that keeps finding the lock taken.
 void os_nap() noexcept;
 
@@ -42,7 +42,7 @@ void spin_until(Done done) noexcept(noexcept(done()))
 ///
 /// Thread safety: lock/unlock may be called from any thread.
 /// Fairness: none. A waiter polls a few times, backing off, and then sleeps
-///   a few microseconds between polls (the unlock stays a plain store: no
+///   50 microseconds between polls (the unlock stays a plain store: no
 ///   sleeper to wake). Under heavy contention that lets one thread run many
 ///   critical sections in a row with the lock's cache lines to itself while
 ///   the other sleeps, instead of every section paying for lines moved
@@ -63,16 +63,27 @@ public:
     }
     void unlock() noexcept { m_locked.store(false, std::memory_order_release); }
 
+    /// lock(), calling waiting() before each poll while the lock is taken.
+    template <class Waiting>
+    void lock_waiting(Waiting waiting) noexcept
+    {
+        if (WEFT_LIKELY(!m_locked.exchange(true, std::memory_order_acquire)))
+            return;
+        lock_slow(waiting);
+    }
+
 private:
     // Polls with exponential backoff: every read of the lock's line takes it
     // from the holder's cache, so a waiter that polls after each pause slows
     // the holder down. After k_spin_rounds failed polls (a few hundred
     // nanoseconds: the lock is being taken over and over, or its holder is
     // not running) the waiter naps between polls instead.
-    void lock_slow() noexcept
+    template <class Waiting = void (*)() noexcept>
+    void lock_slow(Waiting waiting = [] () noexcept {}) noexcept
     {
         unsigned delay = 1;
         for (unsigned rounds = 0;; ++rounds) {
+            waiting();
             if (rounds < k_spin_rounds) {
                 for (unsigned i = 0; i < delay; ++i)
                     cpu_relax();
