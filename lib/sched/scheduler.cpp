@@ -335,7 +335,10 @@ void worker::fire_due_timers(std::int64_t own, std::int64_t foreign) noexcept
 
 void worker::reset_spinning() noexcept
 {
-    m_spinning.store(false, std::memory_order_relaxed);
+    // The flag and its count change together, by whoever flips the flag
+    // (see wake_idle): a waker may set it while this worker runs.
+    if (!m_spinning.exchange(false, std::memory_order_relaxed))
+        return;
     // The last searcher found work: there may be more, so let another
     // worker search (Go's resetspinning).
     if (m_sched->m_nspinning.fetch_sub(1, std::memory_order_seq_cst) == 1)
@@ -545,10 +548,12 @@ task_header* worker::find_runnable_slow() noexcept
         // Search other workers, unless enough are searching already.
         if (!m_spinning.load(std::memory_order_relaxed)) {
             unsigned busy = s.m_n - s.m_npidle.load(std::memory_order_seq_cst);
-            if (2 * s.m_nspinning.load(std::memory_order_seq_cst) < busy) {
-                m_spinning.store(true, std::memory_order_relaxed);
+            bool expected = false;
+            // A compare-exchange: a waker that took this worker off the
+            // idle list may have set the flag (and counted it) meanwhile.
+            if (2 * s.m_nspinning.load(std::memory_order_seq_cst) < busy &&
+                m_spinning.compare_exchange_strong(expected, true, std::memory_order_relaxed))
                 s.m_nspinning.fetch_add(1, std::memory_order_seq_cst);
-            }
         }
         if (m_spinning.load(std::memory_order_relaxed) && s.m_n > 1) {
             if (auto t = steal())
@@ -572,10 +577,8 @@ task_header* worker::find_runnable_slow() noexcept
         }
         if (from_global)
             return from_global;
-        if (m_spinning.load(std::memory_order_relaxed)) {
-            m_spinning.store(false, std::memory_order_relaxed);
+        if (m_spinning.exchange(false, std::memory_order_relaxed))
             s.m_nspinning.fetch_sub(1, std::memory_order_seq_cst);
-        }
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (s.any_work_visible()) {
             bool unlisted = false;
@@ -585,8 +588,8 @@ task_header* worker::find_runnable_slow() noexcept
                 unlisted = unlist_idle_locked();
             }
             if (unlisted) {
-                m_spinning.store(true, std::memory_order_relaxed);
-                s.m_nspinning.fetch_add(1, std::memory_order_seq_cst);
+                if (!m_spinning.exchange(true, std::memory_order_relaxed))
+                    s.m_nspinning.fetch_add(1, std::memory_order_seq_cst);
                 continue;
             }
             // Somebody already took us off the list and is notifying us.
@@ -738,7 +741,15 @@ void scheduler::wake_idle() noexcept
         m_nspinning.fetch_sub(1, std::memory_order_seq_cst);
         return;
     }
-    w->m_spinning.store(true, std::memory_order_relaxed);
+    // w may be running already (woken by I/O or a deadline before we took
+    // it off the list) and have made itself a searcher meanwhile: then its
+    // flag carries its own count and ours goes back. A plain store here
+    // could meet w's own check-then-set and count one searcher twice; the
+    // count then never came back to zero, and with every worker idle no
+    // wakep woke anybody again (a task readied from outside the workers
+    // waited forever in the global queue).
+    if (w->m_spinning.exchange(true, std::memory_order_relaxed))
+        m_nspinning.fetch_sub(1, std::memory_order_seq_cst);
     w->notify();
 }
 
