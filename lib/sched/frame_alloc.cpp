@@ -287,18 +287,26 @@ void register_cache() noexcept
 
 inline std::size_t class_of(std::size_t n) noexcept { return (n + k_granule - 1) / k_granule - 1; }
 
+/// A block of class c from this thread's cache, or nullptr if it has none.
+inline free_block* take_cached(std::size_t c) noexcept
+{
+    auto& tc = t_cache;
+    auto b = tc.head[c];
+    if (b) {
+        tc.head[c] = b->next;
+        --tc.count[c];
+    }
+    return b;
+}
+
 inline void* pool_alloc(std::size_t n)
 {
     if (WEFT_UNLIKELY(n > k_max_pooled || n == 0))
         return ::operator new(n);
     auto c = class_of(n);
-    auto& tc = t_cache;
-    if (auto b = tc.head[c]) {
-        tc.head[c] = b->next;
-        --tc.count[c];
+    if (auto b = take_cached(c))
         return b;
-    }
-    return tc.refill(c);
+    return t_cache.refill(c);
 }
 
 [[gnu::noinline]] void pool_free_first(void* p, std::size_t n) noexcept;
@@ -353,11 +361,7 @@ void pool_free_first(void* p, std::size_t n) noexcept
     auto& o = t_offer;
     note_first_size(o, n);
     if (o.prefix_mode && !o.taken && n != 0 && o.room + n <= k_max_pooled) {
-        auto c = class_of(o.room + n);
-        auto& tc = t_cache;
-        if (auto b = tc.head[c]) {
-            tc.head[c] = b->next;
-            --tc.count[c];
+        if (auto b = take_cached(class_of(o.room + n))) {
             o.taken = reinterpret_cast<char*>(b) + o.room;
             o.taken_size = static_cast<std::uint32_t>(n);
             return o.taken;

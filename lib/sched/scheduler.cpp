@@ -903,18 +903,27 @@ namespace {
     reg_link(s, t);
 }
 
-} // namespace
-
-void scheduler::register_task(task_header* t, unsigned shard) noexcept
+/// Links t into s, a worker's shard, from its owner.
+inline void reg_link_own(registry_shard& s, task_header* t) noexcept
 {
-    auto& s = m_shards[shard];
-    t->m_shard = static_cast<std::uint16_t>(shard);
-    if (WEFT_LIKELY(shard != m_n && owner_fast(s))) {
+    if (WEFT_LIKELY(owner_fast(s))) {
         reg_link(s, t);
         owner_leave(s);
         return;
     }
     reg_link_locked(s, t);
+}
+
+} // namespace
+
+inline void scheduler::register_task(task_header* t, unsigned shard) noexcept
+{
+    auto& s = m_shards[shard];
+    t->m_shard = static_cast<std::uint16_t>(shard);
+    if (WEFT_LIKELY(shard != m_n))
+        reg_link_own(s, t);
+    else
+        reg_link_locked(s, t);
 }
 
 bool scheduler::unregister_task(task_header* t) noexcept
@@ -1066,16 +1075,14 @@ void scheduler::spawn(task_header* t)
     worker* w = t_worker;
     if (WEFT_UNLIKELY(!w || w->m_sched != this))
         return spawn_outside(t);
-    auto& own = m_shards[w->m_index];
-    if (WEFT_UNLIKELY(own.m_exits.load(std::memory_order_relaxed) != nullptr))
+    if (WEFT_UNLIKELY(m_shards[w->m_index].m_exits.load(std::memory_order_relaxed) != nullptr))
         return spawn_draining(w, t);
-    t->m_shard = static_cast<std::uint16_t>(w->m_index);
-    if (WEFT_LIKELY(owner_fast(own))) {
-        reg_link(own, t);
-        owner_leave(own);
-    } else {
-        reg_link_locked(own, t);
-    }
+    spawn_here(w, t);
+}
+
+inline void scheduler::spawn_here(worker* w, task_header* t) noexcept
+{
+    register_task(t, w->m_index);
     // Like Go's newproc: the new task runs next on this worker, and an
     // idle sibling is woken to pick up whatever that leaves behind, or
     // the new task itself if this one goes on running (fork and join).
@@ -1112,10 +1119,7 @@ void scheduler::spawn_draining(worker* w, task_header* t) noexcept
     // scheduling rounds that free the blocks of tasks ended elsewhere:
     // free them here too, so the new tasks reuse them.
     drain_exits(m_shards[w->m_index], true);
-    register_task(t, w->m_index);
-    if (auto old = w->swap_runnext(t))
-        w->push_back(old, false);
-    wakep();
+    spawn_here(w, t);
 }
 
 void scheduler::spawn_outside(task_header* t)

@@ -178,6 +178,8 @@ public:
     [[gnu::noinline]] void inherit_context(task_header* t, task_header* cur) noexcept;
     [[gnu::noinline]] void requeue_and_wake(worker* w, task_header* old) noexcept;
     [[gnu::noinline]] void spawn_draining(worker* w, task_header* t) noexcept;
+    /// spawn on worker w, once the shard's exits are drained.
+    void spawn_here(worker* w, task_header* t) noexcept;
     [[gnu::noinline]] void spawn_outside(task_header* t);
     void ready(task_header* t) noexcept;
     /// Queues tasks[0..n) on the global queue, in order, and wakes a worker.

@@ -52,9 +52,7 @@ class spinlock {
 public:
     void lock() noexcept
     {
-        if (WEFT_LIKELY(!m_locked.exchange(true, std::memory_order_acquire)))
-            return;
-        lock_slow();
+        lock_waiting([]() noexcept {});
     }
     bool try_lock() noexcept
     {
@@ -78,8 +76,8 @@ private:
     // the holder down. After k_spin_rounds failed polls (a few hundred
     // nanoseconds: the lock is being taken over and over, or its holder is
     // not running) the waiter naps between polls instead.
-    template <class Waiting = void (*)() noexcept>
-    void lock_slow(Waiting waiting = [] () noexcept {}) noexcept
+    template <class Waiting>
+    void lock_slow(Waiting waiting) noexcept
     {
         unsigned delay = 1;
         for (unsigned rounds = 0;; ++rounds) {
