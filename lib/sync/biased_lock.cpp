@@ -21,6 +21,7 @@ __thread bias_record* t_bias_record __attribute__((tls_model("initial-exec"))) =
 namespace {
 
 bias_record* const k_revoking = reinterpret_cast<bias_record*>(alignof(bias_record));
+constexpr std::uint8_t k_min_shift = 6; // a new lock's m_shift
 constexpr std::uint8_t k_max_shift = 9;
 
 std::mutex g_records_lock;
@@ -174,10 +175,15 @@ void biased_lock::revoke(bias_record* owner) noexcept
         for (auto& slot : owner->m_held)
             spin_until([&] { return slot.load(std::memory_order_acquire) != this; });
         // The membarrier interrupts every core running the process: each
-        // one doubles the run that biases this lock again. An answered
-        // request costs about a critical section, and changes nothing.
+        // one doubles the run that biases this lock again.
         if (m_shift < k_max_shift)
             ++m_shift;
+    } else if (m_shift > k_min_shift) {
+        // An answered request costs about a critical section: each one
+        // halves the run again, back to 64. (A lock that once needed a
+        // few membarriers would otherwise need 512 takes in a row after
+        // every later revocation, taken the normal way.)
+        --m_shift;
     }
     m_bias.store(nullptr, std::memory_order_relaxed);
     m_last = 0;

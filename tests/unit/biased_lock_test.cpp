@@ -6,6 +6,8 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <thread>
@@ -174,6 +176,85 @@ TEST_CASE("a revoker waits while the biased thread holds the lock inside another
     b.lock();
     CHECK(count_b == k_rounds);
     b.unlock();
+}
+
+TEST_CASE("revocations the biased thread answers bring the run that biases the lock back to 64")
+{
+    if (!biasing_available())
+        return;
+    biased_lock l;
+    long count = 0; // guarded by l
+    // Three revocations by membarrier, each while the biased thread
+    // sleeps and cannot answer: the run grows to 512.
+    for (int i = 0; i < 3; ++i) {
+        std::atomic<int> step{0};
+        std::thread owner([&] {
+            for (int k = 0; k < 1024; ++k) {
+                l.lock();
+                ++count;
+                l.unlock();
+            }
+            l.lock();
+            const bool biased = l.biased_to_this_thread();
+            l.unlock();
+            CHECK(biased);
+            step.store(1);
+            step.notify_all();
+            step.wait(1); // asleep: revoked by membarrier
+        });
+        step.wait(0);
+        l.lock();
+        ++count;
+        l.unlock();
+        step.store(2);
+        step.notify_all();
+        owner.join();
+    }
+    {
+        std::thread owner([&] {
+            for (int k = 0; k < 70; ++k) {
+                l.lock();
+                ++count;
+                l.unlock();
+            }
+            l.lock();
+            CHECK_FALSE(l.biased_to_this_thread()); // 64 takes are not enough now
+            l.unlock();
+        });
+        owner.join();
+    }
+    // Now a thread takes the lock over and over and answers every
+    // revocation within nanoseconds. It counts the takes it needs to get
+    // the bias back after each one: 256, 128, then 64 again.
+    std::atomic<bool> stop{false};
+    std::atomic<long> shortest{LONG_MAX};
+    std::thread owner([&] {
+        long run = 0;
+        while (!stop.load(std::memory_order_relaxed)) {
+            l.lock();
+            ++count;
+            const bool biased = l.biased_to_this_thread();
+            l.unlock();
+            if (!biased) {
+                ++run;
+            } else if (run != 0) {
+                if (run < shortest.load(std::memory_order_relaxed))
+                    shortest.store(run, std::memory_order_relaxed);
+                run = 0;
+            }
+        }
+    });
+    // A loaded machine may preempt the owner and turn a revocation into a
+    // membarrier (which doubles the run): allow for many tries.
+    for (int i = 0; i < 2000 && shortest.load() > 64; ++i) {
+        std::this_thread::sleep_for(std::chrono::microseconds(500));
+        l.lock();
+        ++count;
+        l.unlock();
+    }
+    stop = true;
+    owner.join();
+    CHECK(shortest.load() <= 64);
 }
 
 TEST_CASE("a thread holds more biased locks at once than its record has slots")

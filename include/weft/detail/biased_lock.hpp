@@ -61,7 +61,7 @@ extern __thread bias_record* t_bias_record __attribute__((tls_model("initial-exe
 /// revocation that needed the membarrier doubles the run needed to bias
 /// the lock again (up to 512), so a lock shared by threads that take it
 /// now and then soon stays unbiased; answered revocations cost about a
-/// critical section and leave the run at 64. Under contention, the lock
+/// critical section and halve it again, down to 64. Under contention, the lock
 /// the waiter naps on lets the other thread run alone, and soon through
 /// its bias, at the speed of one thread. Without membarrier no lock is
 /// ever biased.
@@ -133,7 +133,7 @@ private:
     // Guarded by m_lock: log2 of the run that biases the lock, how many
     // times in a row the thread whose record has id m_last took it the
     // normal way.
-    std::uint8_t m_shift = 6;
+    std::uint8_t m_shift = 6; // k_min_shift in biased_lock.cpp
     std::uint16_t m_run = 0;
     std::uint32_t m_last = 0;
     /// The thread the lock is biased to, k_revoking during a revocation,
