@@ -62,7 +62,9 @@ void wait_join_waiter(join_waiter& w) noexcept;
 /// one whose frame is larger, allocates the body's frame separately).
 ///
 /// Invariants: m_join holds the task's whole shared state in one word, so
-/// that finishing and dropping the handle each take one atomic operation:
+/// that finishing and dropping the handle each take one atomic operation
+/// at most (none where the other side is known to be gone already: a
+/// detached task's end, a finished task's handle):
 /// bit 0 (k_done) is set once the body finished or was abandoned, bit 1
 /// (k_detached) once the join_handle is gone, and the other bits are the
 /// address of the single join_waiter (16-byte aligned), set only while the

@@ -62,6 +62,19 @@ void root_base::finish() noexcept
     // Not gone from the registry when it ended on a worker other than its
     // shard's: the block's memory stays until that worker unlinks it (k_kept).
     const bool gone = unregister_task(this);
+    if (auto cur = m_join.load(std::memory_order_acquire); cur & k_detached) {
+        // The handle is gone (and with it any waiter): nobody else changes
+        // the word until exit_elsewhere publishes the task, so the common
+        // end of a detached task needs no atomic read-modify-write.
+        if (gone) {
+            destroy();
+            return;
+        }
+        end_contents();
+        m_join.store(cur | k_done | k_kept | k_ended, std::memory_order_relaxed);
+        exit_elsewhere(this);
+        return;
+    }
     // After this the handle's owner may end the block (once it sees
     // k_done): only the returned word is ours to look at.
     auto old = m_join.fetch_or(gone ? k_done : k_done | k_kept, std::memory_order_acq_rel);
@@ -109,6 +122,12 @@ void root_base::release_handle() noexcept
 {
     // A live handle has no waiter out (a join takes its waiter back or is
     // woken before the handle can go), so only the flags change here.
+    if ((m_join.load(std::memory_order_acquire) & (k_done | k_kept)) == k_done) {
+        // Ended (a joined task, say) and unlinked: nobody else changes
+        // the word any more.
+        destroy();
+        return;
+    }
     auto old = m_join.fetch_or(k_detached, std::memory_order_acq_rel);
     if (!(old & k_done))
         return;
