@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include <weft/detail/biased_lock.hpp>
 #include <weft/detail/spinlock.hpp>
 #include <weft/detail/timer_node.hpp>
 
@@ -13,7 +14,10 @@ namespace weft::detail {
 /// Invariants:
 ///   m_nodes is a 4-ary heap ordered by m_when; m_nodes[i]->m_index == i and
 ///   m_nodes[i]->m_heap == this for every i. m_nodes and the nodes' m_when /
-///   m_index are guarded by m_lock.
+///   m_index are guarded by m_lock, a biased_lock: the heap's own worker
+///   takes it nearly every time (arming, stopping and firing its timers),
+///   other threads now and then (a timer stopped elsewhere, the watcher
+///   firing an idle worker's timers).
 ///   m_earliest is m_nodes[0]->m_when, or INT64_MAX when empty; written under
 ///   m_lock, read without it (a stale value only makes a reader look again
 ///   or sleep until an earlier deadline than needed).
@@ -63,7 +67,7 @@ private:
         m_earliest.store(m_nodes.empty() ? INT64_MAX : m_nodes[0]->m_when, std::memory_order_release);
     }
 
-    spinlock m_lock;
+    biased_lock m_lock;
     std::vector<timer_node*> m_nodes;
     std::atomic<std::int64_t> m_earliest{INT64_MAX};
 };
