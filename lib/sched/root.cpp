@@ -62,35 +62,28 @@ void root_base::finish() noexcept
     // Not gone from the registry when it ended on a worker other than its
     // shard's: the block's memory stays until that worker unlinks it (k_kept).
     const bool gone = unregister_task(this);
-    if (auto cur = m_join.load(std::memory_order_acquire); cur & k_detached) {
-        // The handle is gone (and with it any waiter): nobody else changes
-        // the word until exit_elsewhere publishes the task, so the common
-        // end of a detached task needs no atomic read-modify-write.
-        if (gone) {
-            destroy();
+    auto old = m_join.load(std::memory_order_acquire);
+    if (!(old & k_detached)) {
+        // The handle lives: after this its owner may end the block (once
+        // it sees k_done), so only the returned word is ours to look at.
+        old = m_join.fetch_or(gone ? k_done : k_done | k_kept, std::memory_order_acq_rel);
+        if (auto w = old & ~k_flags)
+            wake_join_waiter(reinterpret_cast<join_waiter*>(w));
+        if (!(old & k_detached)) {
+            if (!gone)
+                exit_elsewhere(this);
             return;
         }
-        end_contents();
-        m_join.store(cur | k_done | k_kept | k_ended, std::memory_order_relaxed);
-        exit_elsewhere(this);
-        return;
     }
-    // After this the handle's owner may end the block (once it sees
-    // k_done): only the returned word is ours to look at.
-    auto old = m_join.fetch_or(gone ? k_done : k_done | k_kept, std::memory_order_acq_rel);
-    if (auto w = old & ~k_flags)
-        wake_join_waiter(reinterpret_cast<join_waiter*>(w));
+    // The handle is gone (and with it any waiter): nobody else changes the
+    // word until exit_elsewhere publishes the task, so the common end of a
+    // detached task needs no atomic read-modify-write.
     if (gone) {
-        if (old & k_detached)
-            destroy();
+        destroy();
         return;
     }
-    if (old & k_detached) {
-        end_contents();
-        // Nobody else changes the word now: the handle is gone and the
-        // owner cannot see the task before exit_elsewhere publishes it.
-        m_join.store(old | k_done | k_kept | k_ended, std::memory_order_relaxed);
-    }
+    end_contents();
+    m_join.store(old | k_done | k_kept | k_ended, std::memory_order_relaxed);
     exit_elsewhere(this);
 }
 

@@ -184,16 +184,19 @@ TEST_CASE("revocations the biased thread answers bring the run that biases the l
         return;
     biased_lock l;
     long count = 0; // guarded by l
+    auto take = [&](int n) {
+        for (int k = 0; k < n; ++k) {
+            l.lock();
+            ++count;
+            l.unlock();
+        }
+    };
     // Three revocations by membarrier, each while the biased thread
     // sleeps and cannot answer: the run grows to 512.
     for (int i = 0; i < 3; ++i) {
         std::atomic<int> step{0};
         std::thread owner([&] {
-            for (int k = 0; k < 1024; ++k) {
-                l.lock();
-                ++count;
-                l.unlock();
-            }
+            take(1024);
             l.lock();
             const bool biased = l.biased_to_this_thread();
             l.unlock();
@@ -203,20 +206,14 @@ TEST_CASE("revocations the biased thread answers bring the run that biases the l
             step.wait(1); // asleep: revoked by membarrier
         });
         step.wait(0);
-        l.lock();
-        ++count;
-        l.unlock();
+        take(1);
         step.store(2);
         step.notify_all();
         owner.join();
     }
     {
         std::thread owner([&] {
-            for (int k = 0; k < 70; ++k) {
-                l.lock();
-                ++count;
-                l.unlock();
-            }
+            take(70);
             l.lock();
             CHECK_FALSE(l.biased_to_this_thread()); // 64 takes are not enough now
             l.unlock();
@@ -248,9 +245,7 @@ TEST_CASE("revocations the biased thread answers bring the run that biases the l
     // membarrier (which doubles the run): allow for many tries.
     for (int i = 0; i < 2000 && shortest.load() > 64; ++i) {
         std::this_thread::sleep_for(std::chrono::microseconds(500));
-        l.lock();
-        ++count;
-        l.unlock();
+        take(1);
     }
     stop = true;
     owner.join();
