@@ -23,6 +23,9 @@ namespace {
 bias_record* const k_revoking = reinterpret_cast<bias_record*>(alignof(bias_record));
 constexpr std::uint8_t k_min_shift = 6; // a new lock's m_shift
 constexpr std::uint8_t k_max_shift = 9;
+// Handoffs (takes by another thread than the last taker) since the lock
+// was last biased after which a taker that found the lock taken naps.
+constexpr std::uint16_t k_handoffs_before_nap = 32;
 
 std::mutex g_records_lock;
 bias_record* g_free_records = nullptr; // guarded by g_records_lock
@@ -82,25 +85,51 @@ bias_record* record_of_this_thread() noexcept
 void biased_lock::lock_slow() noexcept
 {
     bias_record* const me = record_of_this_thread();
-    // A revoker of a lock biased to this thread may be the holder this
-    // thread waits for (perhaps of this very lock): answer it meanwhile.
-    m_lock.lock_waiting([me]() noexcept {
-        if (me && me->m_revoke.load(std::memory_order_relaxed) != 0)
-            me->answer_revoke();
-    });
-    bias_record* owner = m_bias.load(std::memory_order_relaxed);
-    if (owner == me && me)
-        return; // biased to us, but our slots were full
-    if (owner)
-        revoke(owner);
-    if (!me)
-        return;
-    if (m_last != me->m_id) {
+    for (;;) {
+        bool waited = false;
+        // A revoker of a lock biased to this thread may be the holder this
+        // thread waits for (perhaps of this very lock): answer it meanwhile.
+        m_lock.lock_waiting([me, &waited]() noexcept {
+            waited = true;
+            if (me && me->m_revoke.load(std::memory_order_relaxed) != 0)
+                me->answer_revoke();
+        });
+        bias_record* owner = m_bias.load(std::memory_order_relaxed);
+        if (owner == me && me)
+            return; // biased to us, but our slots were full
+        if (owner)
+            revoke(owner);
+        if (!me)
+            return;
+        if (m_last == me->m_id) {
+            if (++m_run >= (1u << m_shift)) {
+                m_run = 0;
+                m_handoffs = 0;
+                m_bias.store(me, std::memory_order_release);
+            }
+            return;
+        }
+        // Taken from another thread: a handoff, which moves the lock's lines
+        // between cores. Two threads that both take the lock all the time
+        // can settle into passing it back and forth, each finding it free
+        // within its few polls (spinlock::lock_slow): neither naps, no run
+        // forms, and the bias never comes back. So once the lock has been
+        // handed over k_handoffs_before_nap times since it was last biased,
+        // a taker that found it taken leaves it to the other thread for a
+        // nap, long enough for that one to earn the bias and use it.
+        if (!owner && m_handoffs < k_handoffs_before_nap)
+            ++m_handoffs;
+        if (waited && m_handoffs >= k_handoffs_before_nap) {
+            m_handoffs = 0;
+            m_lock.unlock();
+            if (me->m_revoke.load(std::memory_order_relaxed) != 0)
+                me->answer_revoke();
+            os_nap();
+            continue;
+        }
         m_last = me->m_id;
         m_run = 1;
-    } else if (++m_run >= (1u << m_shift)) {
-        m_run = 0;
-        m_bias.store(me, std::memory_order_release);
+        return;
     }
 }
 

@@ -252,6 +252,57 @@ TEST_CASE("revocations the biased thread answers bring the run that biases the l
     CHECK(shortest.load() <= 64);
 }
 
+TEST_CASE("two threads handing a lock back and forth, each waiting for the other, keep exclusion through the taker's nap")
+{
+    // The lock goes from one thread to the other 100 times, and each take
+    // finds it taken: the holder lets go only once the other is waiting
+    // for it, and takes it again only after the other has had it. Every
+    // 32 handoffs the taker leaves the lock for a nap before it takes it;
+    // the exchange must go on, every take alone.
+    constexpr int k_handoffs = 100;
+    biased_lock l;
+    int handoffs = 0; // guarded by l
+    std::atomic<int> last{-1}; // who took the lock last; written under l
+    std::atomic<int> inside{0};
+    std::atomic<bool> overlap{false};
+    std::atomic<bool> about_to_wait[2] = {};
+    auto side = [&](int me) {
+        const int other = 1 - me;
+        for (;;) {
+            about_to_wait[me].store(true);
+            l.lock();
+            about_to_wait[me].store(false);
+            if (inside.fetch_add(1, std::memory_order_relaxed) != 0)
+                overlap = true;
+            if (last.load() != -1 && last.load() != me)
+                ++handoffs;
+            last.store(me);
+            const bool done = handoffs >= k_handoffs;
+            if (!done) {
+                // Hold on until the other thread waits for the lock, and a
+                // little longer, so that its take finds the lock taken.
+                while (!about_to_wait[other].load())
+                    weft::detail::cpu_relax();
+                std::this_thread::sleep_for(std::chrono::microseconds(100));
+            }
+            inside.fetch_sub(1, std::memory_order_relaxed);
+            l.unlock();
+            if (done)
+                return;
+            while (last.load() == me)
+                std::this_thread::yield(); // the other thread's turn
+        }
+    };
+    std::thread t0([&] { side(0); });
+    std::thread t1([&] { side(1); });
+    t0.join();
+    t1.join();
+    CHECK_FALSE(overlap.load());
+    l.lock();
+    CHECK(handoffs == k_handoffs + 1); // the other thread's last take ends it too
+    l.unlock();
+}
+
 TEST_CASE("a thread holds more biased locks at once than its record has slots")
 {
     constexpr int k_locks = 7; // more than bias_record::k_slots

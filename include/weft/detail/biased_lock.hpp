@@ -63,8 +63,10 @@ extern __thread bias_record* t_bias_record __attribute__((tls_model("initial-exe
 /// now and then soon stays unbiased; answered revocations cost about a
 /// critical section and halve it again, down to 64. Under contention, the lock
 /// the waiter naps on lets the other thread run alone, and soon through
-/// its bias, at the speed of one thread. Without membarrier no lock is
-/// ever biased.
+/// its bias, at the speed of one thread; and two threads that pass the
+/// lock back and forth without either waiting long enough to nap stop
+/// after 32 handoffs: the next taker that finds the lock taken naps.
+/// Without membarrier no lock is ever biased.
 ///
 /// Thread safety: lock/unlock from any thread; unlock on the thread that
 /// locked (as with every lock here: no lock is held across a suspension).
@@ -132,9 +134,12 @@ private:
     spinlock m_lock;
     // Guarded by m_lock: log2 of the run that biases the lock, how many
     // times in a row the thread whose record has id m_last took it the
-    // normal way.
+    // normal way, and how many times the lock went from one thread to
+    // another since it was last biased or a taker last napped (up to
+    // k_handoffs_before_nap in biased_lock.cpp).
     std::uint8_t m_shift = 6; // k_min_shift in biased_lock.cpp
-    std::uint16_t m_run = 0;
+    std::uint16_t m_run : 10 = 0;
+    std::uint16_t m_handoffs : 6 = 0;
     std::uint32_t m_last = 0;
     /// The thread the lock is biased to, k_revoking during a revocation,
     /// else nullptr. Written under m_lock.
