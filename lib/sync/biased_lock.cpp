@@ -91,8 +91,8 @@ void biased_lock::lock_slow() noexcept
         // thread waits for (perhaps of this very lock): answer it meanwhile.
         m_lock.lock_waiting([me, &waited]() noexcept {
             waited = true;
-            if (me && me->m_revoke.load(std::memory_order_relaxed) != 0)
-                me->answer_revoke();
+            if (me)
+                me->answer_if_asked();
         });
         bias_record* owner = m_bias.load(std::memory_order_relaxed);
         if (owner == me && me)
@@ -122,8 +122,7 @@ void biased_lock::lock_slow() noexcept
         if (waited && m_handoffs >= k_handoffs_before_nap) {
             m_handoffs = 0;
             m_lock.unlock();
-            if (me->m_revoke.load(std::memory_order_relaxed) != 0)
-                me->answer_revoke();
+            me->answer_if_asked();
             os_nap();
             continue;
         }

@@ -38,6 +38,13 @@ struct bias_record {
 
     /// Answers the pending request if this thread holds no slot for its lock.
     void answer_revoke() noexcept;
+    /// answer_revoke() if a request is pending: for this thread's unlocks
+    /// and waits.
+    WEFT_ALWAYS_INLINE void answer_if_asked() noexcept
+    {
+        if (WEFT_UNLIKELY(m_revoke.load(std::memory_order_relaxed) != 0))
+            answer_revoke();
+    }
 };
 
 /// This thread's record; nullptr until the thread first takes a biased lock
@@ -118,8 +125,7 @@ private:
             for (auto& slot : me->m_held) {
                 if (slot.load(std::memory_order_relaxed) == this) {
                     slot.store(nullptr, std::memory_order_release);
-                    if (WEFT_UNLIKELY(me->m_revoke.load(std::memory_order_relaxed) != 0))
-                        me->answer_revoke();
+                    me->answer_if_asked();
                     return true;
                 }
             }
