@@ -4,21 +4,21 @@ namespace weft::detail {
 
 void timer_heap::sift_up(std::uint32_t i) noexcept
 {
-    timer_node* n = m_nodes[i];
+    const entry e = m_nodes[i];
     while (i > 0) {
         std::uint32_t parent = (i - 1) / 4;
-        if (m_nodes[parent]->m_when <= n->m_when)
+        if (m_nodes[parent].when <= e.when)
             break;
         place(i, m_nodes[parent]);
         i = parent;
     }
-    place(i, n);
+    place(i, e);
 }
 
 void timer_heap::sift_down(std::uint32_t i) noexcept
 {
     const auto size = static_cast<std::uint32_t>(m_nodes.size());
-    timer_node* n = m_nodes[i];
+    const entry e = m_nodes[i];
     for (;;) {
         std::uint32_t first = 4 * i + 1;
         if (first >= size)
@@ -26,23 +26,23 @@ void timer_heap::sift_down(std::uint32_t i) noexcept
         std::uint32_t best = first;
         std::uint32_t last = first + 4 < size ? first + 4 : size;
         for (std::uint32_t c = first + 1; c < last; ++c)
-            if (m_nodes[c]->m_when < m_nodes[best]->m_when)
+            if (m_nodes[c].when < m_nodes[best].when)
                 best = c;
-        if (m_nodes[best]->m_when >= n->m_when)
+        if (m_nodes[best].when >= e.when)
             break;
         place(i, m_nodes[best]);
         i = best;
     }
-    place(i, n);
+    place(i, e);
 }
 
 void timer_heap::remove_at(std::uint32_t i) noexcept
 {
-    timer_node* last = m_nodes.back();
+    const entry last = m_nodes.back();
     m_nodes.pop_back();
     if (i < m_nodes.size()) {
         place(i, last);
-        if (i > 0 && m_nodes[(i - 1) / 4]->m_when > last->m_when)
+        if (i > 0 && m_nodes[(i - 1) / 4].when > last.when)
             sift_up(i);
         else
             sift_down(i);
@@ -53,10 +53,10 @@ bool timer_heap::push(timer_node* n, std::int64_t when)
 {
     spin_guard g(m_lock);
     n->m_when = when;
-    m_nodes.push_back(n);
+    m_nodes.push_back(entry{when, n});
     sift_up(static_cast<std::uint32_t>(m_nodes.size() - 1));
     n->m_heap.store(this, std::memory_order_release);
-    bool first = m_nodes[0] == n;
+    bool first = m_nodes[0].node == n;
     if (first)
         publish();
     return first;
@@ -79,8 +79,8 @@ std::size_t timer_heap::pop_due(std::int64_t now, timer_node** out, std::size_t 
 {
     std::size_t k = 0;
     spin_guard g(m_lock);
-    while (k < max && !m_nodes.empty() && m_nodes[0]->m_when <= now) {
-        timer_node* n = m_nodes[0];
+    while (k < max && !m_nodes.empty() && m_nodes[0].when <= now) {
+        timer_node* n = m_nodes[0].node;
         remove_at(0);
         n->m_firing.store(true, std::memory_order_relaxed);
         n->m_heap.store(nullptr, std::memory_order_release);
@@ -96,7 +96,7 @@ std::size_t timer_heap::pop_all(timer_node** out, std::size_t max) noexcept
     std::size_t k = 0;
     spin_guard g(m_lock);
     while (k < max && !m_nodes.empty()) {
-        timer_node* n = m_nodes.back();
+        timer_node* n = m_nodes.back().node;
         m_nodes.pop_back();
         n->m_firing.store(true, std::memory_order_relaxed);
         n->m_heap.store(nullptr, std::memory_order_release);
