@@ -489,9 +489,15 @@ conn::conn(std::shared_ptr<server::impl> s, net::tcp_stream stream)
     auto [ctx, cancel] = with_cancel(weft::context());
     m_read_ctx = ctx;
     m_read_cancel = cancel;
-    m_deadline = after_func(std::chrono::hours(24), [cancel, flag = m_timed_out] {
-        flag->store(true);
-        cancel();
+    m_deadline = after_func(std::chrono::hours(24), [cancel, rd = m_rd] {
+        rd->fired.store(true, std::memory_order_seq_cst);
+        const std::int64_t due = rd->due.load(std::memory_order_seq_cst);
+        if (due != 0 && weft::detail::now_ns() >= due) {
+            rd->timed_out.store(true);
+            cancel();
+        }
+        // Otherwise no read waits, or the waiting one's deadline is later:
+        // it armed the timer again or will (see read_deadline).
     });
     m_deadline.stop();
 }
@@ -559,16 +565,27 @@ task<std::size_t> conn::read_more(std::int64_t& deadline, std::int64_t timeout_n
     if (!deadline)
         deadline = now + timeout_ns;
     if (deadline <= now) {
-        m_timed_out->store(true);
+        m_rd->timed_out.store(true);
         throw canceled_error(make_error_code(errc::deadline_exceeded));
     }
-    weft::detail::timer_reset_at(m_deadline, deadline);
+    // Late by at most an eighth of the timeout, and by at most 250 ms.
+    const std::int64_t slack = std::min<std::int64_t>(timeout_ns / 8, 250'000'000);
+    m_rd->due.store(deadline, std::memory_order_seq_cst);
+    if (m_rd->fired.load(std::memory_order_seq_cst) || m_armed_at < deadline ||
+        m_armed_at - deadline > slack) {
+        m_rd->fired.store(false, std::memory_order_relaxed);
+        m_armed_at = deadline + slack;
+        weft::detail::timer_reset_at(m_deadline, m_armed_at);
+    }
+    struct no_read_waits {
+        read_deadline* rd;
+        ~no_read_waits() { rd->due.store(0, std::memory_order_relaxed); }
+    } done{m_rd.get()};
     std::size_t n;
     {
         context_swap swap(m_task, m_read_ctx.node());
         n = co_await m_stream.read_some(std::span<char>(m_buf.get() + m_end, m_cap - m_end));
     }
-    m_deadline.stop();
     m_end += n;
     co_return n;
 }
@@ -705,7 +722,7 @@ task<> conn::run()
     } catch (const std::system_error&) {
         // ECONNRESET, EPIPE: the client went away.
     }
-    if (m_timed_out->load() && m_partial) {
+    if (m_rd->timed_out.load() && m_partial) {
         // A request started but did not arrive in time.
         try {
             co_await reply_error(408);

@@ -39,6 +39,25 @@ std::string percent_decode(std::string_view s, bool plus_is_space);
 
 struct conn;
 
+/// What a connection shares with its read-deadline timer's callback, which
+/// may run on another worker and after the connection is gone (it holds a
+/// reference).
+///
+/// The timer is not stopped after every read: a keep-alive connection would
+/// pay a heap removal and insertion per request. It stays armed at most
+/// `slack` after the deadline of the read that armed it, and a later read
+/// whose deadline is at most `slack` before that time keeps it; so a read
+/// times out between its deadline and `slack` after it. The callback cancels
+/// only a read whose deadline has passed. Protocol (seq_cst on `due` and
+/// `fired`): the callback sets `fired`, then reads `due`; a read stores
+/// `due`, then reads `fired`. Either the callback sees the read's deadline,
+/// or the read sees that the timer fired and arms it again.
+struct read_deadline {
+    std::atomic<std::int64_t> due{0};   ///< the waiting read's deadline (now_ns), 0: no read waits
+    std::atomic<bool> fired{false};     ///< the timer fired since the connection last armed it
+    std::atomic<bool> timed_out{false}; ///< a read outlived its deadline
+};
+
 /// What a request handle refers to; one per connection, reused.
 struct request_state {
     explicit request_state(conn& c) noexcept : m_conn(&c) {}
@@ -105,8 +124,9 @@ struct conn {
 
     weft::context m_read_ctx;
     cancel_func m_read_cancel;
-    std::shared_ptr<std::atomic<bool>> m_timed_out = std::make_shared<std::atomic<bool>>(false);
+    std::shared_ptr<read_deadline> m_rd = std::make_shared<read_deadline>();
     weft::timer m_deadline{nullptr};
+    std::int64_t m_armed_at = 0; // when m_deadline fires if m_rd->fired is false; 0: never armed
 };
 
 bool allows_body(int status) noexcept;

@@ -297,6 +297,70 @@ TEST_CASE("slow and idle clients are timed out")
     });
 }
 
+TEST_CASE("a connection that keeps asking outlives the idle timeout, and is closed once it stops")
+{
+    // The read deadline's timer stays armed across requests that come
+    // sooner than an eighth of the timeout, is moved when they come later,
+    // and may fire while a handler runs (no read waits then); none of it
+    // may end a connection whose latest read is in time.
+    http::server_options o;
+    o.read_header_timeout = 200ms;
+    o.idle_timeout = 300ms;
+    auto h = [](http::response_writer& w, http::request& r) -> weft::task<> {
+        if (r.path() == "/slow")
+            co_await weft::sleep_for(500ms);
+        w.write("hello ");
+        w.write(r.method());
+    };
+    with_server(h, o, [](http::server& srv, std::string addr) -> weft::task<> {
+        auto s = co_await weft::net::dial(addr);
+        char buf[4096];
+        auto ask = [&](std::string_view req = k_get) -> weft::task<bool> {
+            co_await s.write_all(req);
+            std::string got;
+            while (!got.ends_with("hello GET")) {
+                std::size_t n = 0;
+                try {
+                    n = co_await s.read_some(std::span<char>(buf));
+                } catch (const std::system_error&) {
+                }
+                if (n == 0)
+                    co_return false;
+                got.append(buf, n);
+            }
+            co_return got.starts_with("HTTP/1.1 200 OK");
+        };
+        const auto start = std::chrono::steady_clock::now();
+        int answered = 0;
+        // 2.4 idle timeouts of requests 10 ms apart (the timer kept), then
+        // of requests 150 ms apart (the timer moved each time).
+        for (int i = 0; i < 72; ++i) {
+            answered += co_await ask() ? 1 : 0;
+            co_await weft::sleep_for(10ms);
+        }
+        for (int i = 0; i < 5; ++i) {
+            answered += co_await ask() ? 1 : 0;
+            co_await weft::sleep_for(150ms);
+        }
+        // Handlers that outlast the timeout: the timer fires meanwhile.
+        for (int i = 0; i < 2; ++i)
+            answered += co_await ask("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n") ? 1 : 0;
+        answered += co_await ask() ? 1 : 0;
+        co_await weft::sleep_for(150ms);
+        CHECK(answered == 80);
+        CHECK(std::chrono::steady_clock::now() - start >= 2400ms);
+        // Then silence: closed after the idle timeout, late by at most its
+        // slack plus scheduling noise.
+        const auto idle_from = std::chrono::steady_clock::now();
+        std::string rest = co_await read_until_close(&s, 5000ms);
+        const auto took = std::chrono::steady_clock::now() - idle_from;
+        CHECK(rest.empty());
+        CHECK(took >= 100ms); // 300 ms from the last request, 150 of them slept above
+        CHECK(took < 3s);
+        CHECK(co_await weft_test::eventually([&] { return srv.connections() == 0; }));
+    });
+}
+
 TEST_CASE("a handler that throws gets a 500 and the connection goes on")
 {
     auto h = [](http::response_writer& w, http::request& r) -> weft::task<> {

@@ -170,6 +170,10 @@ struct server_options {
     /// A keep-alive connection waiting for its next request is closed
     /// after this long.
     std::chrono::milliseconds idle_timeout{60'000};
+    // Both timeouts take effect late by at most an eighth of their length
+    // (and at most 250 ms): the connection's timer then stays armed across
+    // the requests of a busy keep-alive connection instead of being moved
+    // for each.
     /// The context handlers' request contexts descend from.
     weft::context base_context;
 };
